@@ -1,0 +1,82 @@
+"""The typed constraint model: a constraint *type* (registry entry) and a constraint *instance*.
+
+A type is data plus behaviour: its id, kind (``hard`` checkable by code, ``soft`` judged by the
+reward model), category, a parameter sampler, several natural-language templates, and, for hard
+types, one pure ``verify(response, **kwargs) -> bool``. Types register themselves in
+:mod:`selfif.constraints.registry`; everything downstream refers to them by id only.
+
+An instance is what travels in artifacts (synthesised instructions, pseudo-label pairs, RL
+prompts): ``{"id", "kind", "kwargs", "text"}``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["hard", "soft"]
+
+
+class ConstraintError(ValueError):
+    """Unknown constraint id or kwargs that do not fit the type's schema (fail closed)."""
+
+
+class ConstraintInstance(BaseModel):
+    """One concrete constraint as stored in artifacts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: Kind
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ConstraintType:
+    """A registry entry. ``verify`` is ``None`` for soft types.
+
+    ``params`` is the set of kwarg names the type accepts and ``required`` the subset it needs;
+    ``sample(rng)`` draws kwargs; ``templates`` are ``str.format`` strings over those kwargs
+    (formatted via :meth:`render`, which may preprocess values with ``format_kwargs``).
+    ``graded`` optionally maps (response, kwargs) to a score in [0, 1] for reward shaping.
+    """
+
+    id: str
+    kind: Kind
+    category: str
+    templates: tuple[str, ...]
+    sample: Callable[[random.Random], dict[str, Any]]
+    params: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset()
+    verify: Callable[..., bool] | None = None
+    graded: Callable[..., float] | None = None
+    format_kwargs: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    description: str = ""
+    ifeval: bool = False  # one of IFEval's 25 instruction ids (exact official semantics)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(kwargs) - self.params
+        if unknown:
+            raise ConstraintError(f"{self.id}: unknown kwargs {sorted(unknown)}; accepted: {sorted(self.params)}")
+        missing = self.required - set(k for k, v in kwargs.items() if v is not None)
+        if missing:
+            raise ConstraintError(f"{self.id}: missing required kwargs {sorted(missing)}")
+        return dict(kwargs)
+
+    def render(self, kwargs: Mapping[str, Any], rng: random.Random | None = None, template: int | None = None) -> str:
+        """Natural-language text of an instance (template chosen by ``rng`` or index)."""
+        if template is None:
+            template = (rng or random.Random(0)).randrange(len(self.templates))
+        values = self.format_kwargs(kwargs) if self.format_kwargs else dict(kwargs)
+        return self.templates[template].format(**values)
+
+    def instance(self, rng: random.Random, kwargs: Mapping[str, Any] | None = None) -> ConstraintInstance:
+        """Sample kwargs (unless given) and render one instance."""
+        kw = self.check_kwargs(kwargs if kwargs is not None else self.sample(rng))
+        return ConstraintInstance(id=self.id, kind=self.kind, kwargs=kw, text=self.render(kw, rng))
