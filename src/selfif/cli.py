@@ -42,14 +42,12 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 
 for _mod in STAGE_MODULES:
-    try:
-        _m = importlib.import_module(_mod)
-    except ModuleNotFoundError as _e:  # TODO(dev): remove once every stage module exists
-        if _e.name != _mod:
-            raise
-        continue
-    _m.register(app, eval_app, score_app)
+    importlib.import_module(_mod).register(app, eval_app, score_app)
 
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+if __name__ == "__main__":  # `python -m selfif.cli` (what `accelerate launch -m selfif.cli` runs)
+    main()

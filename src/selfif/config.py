@@ -103,6 +103,23 @@ class TrainConfig(Section):
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
     bf16: bool = False
     seed: int = 0
+    # --- added by the RL stage (selfif.rl) ---
+    adaptive_epsilon: float = Field(0.05, gt=0)  # adaptive: weight = p(1-p) + epsilon
+    top_p: float = Field(1.0, gt=0, le=1)
+    lr_scheduler_type: str = "constant"  # paper: fixed lr, no warmup
+    warmup_steps: int = Field(0, ge=0)
+    max_grad_norm: float = 1.0
+    num_iterations: int = Field(1, ge=1)  # GRPO updates per generation batch
+    steps_per_generation: int | None = None  # None: = gradient_accumulation_steps (TRL default)
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    gradient_checkpointing: bool = False  # True saves GPU memory on big models; slower on CPU
+    save_total_limit: int | None = 2
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    vllm_server_host: str = "127.0.0.1"
+    vllm_server_port: int = 8000
+    grpo_args: dict[str, Any] = Field(default_factory=dict)  # any other trl.GRPOConfig field, passed through
+    accelerate_config: str | None = None  # multi-GPU launch config (`selfif train --dry-run` prints the command)
 
 
 class EvalConfig(Section):

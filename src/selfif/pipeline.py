@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class Stage:
     upstream: tuple[str, ...]
     outputs: tuple[str, ...]  # paths relative to run_dir that must exist after the stage
     run: Callable[[PipelineConfig, Path], dict[str, Any]]
+    clean: tuple[str, ...] = ()  # resumable work dirs, removed when the stage's config changed
+    always: bool = False  # cheap stages (the report) rerun every time
 
 
 @dataclass
@@ -69,9 +72,19 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
         hashes[stage.name] = h
         rec = manifest.stages.get(stage.name)
         outputs_exist = all((run_dir / o).exists() for o in stage.outputs)
-        if rec and rec.get("hash") == h and outputs_exist and stage.name not in force:
+        if rec and rec.get("status") == "done" and rec.get("hash") == h and outputs_exist \
+                and stage.name not in force and not stage.always:
             log.info("stage %-10s up to date (%.0f s when run), skipping", stage.name, rec.get("seconds", 0))
             continue
+        if rec and (rec.get("hash") != h or stage.name in force):
+            # Another config produced what is there: its partial work must not be resumed.
+            for rel in stage.clean:
+                if (run_dir / rel).exists():
+                    log.info("stage %s: config changed, removing stale %s", stage.name, run_dir / rel)
+                    shutil.rmtree(run_dir / rel)
+        # Same hash + status "running" = interrupted: the stage resumes from its own partial files.
+        manifest.stages[stage.name] = {"hash": h, "status": "running"}
+        manifest.save()
         log.info("stage %-10s running", stage.name)
         t0 = time.time()
         summary = stage.run(cfg, run_dir) or {}
@@ -80,6 +93,7 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
             raise RuntimeError(f"stage {stage.name} finished without writing {missing}")
         manifest.stages[stage.name] = {
             "hash": h,
+            "status": "done",
             "seconds": round(time.time() - t0, 1),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "summary": summary,

@@ -36,6 +36,28 @@ class ConstraintInstance(BaseModel):
     text: str = ""
 
 
+def _check_type(type_id: str, name: str, value: Any, spec: Any) -> None:
+    if spec is None:
+        return
+    if spec is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        what = "an integer"
+    elif spec is str:
+        ok = isinstance(value, str) and bool(value.strip())
+        what = "a non-empty string"
+    elif spec is list:
+        ok = (
+            isinstance(value, (list, tuple))
+            and len(value) > 0
+            and all(isinstance(v, str) and v.strip() for v in value)
+        )
+        what = "a non-empty list of non-empty strings"
+    else:  # pragma: no cover - programming error in a type definition
+        raise TypeError(f"{type_id}: bad kwarg type spec {spec!r}")
+    if not ok:
+        raise ConstraintError(f"{type_id}: kwarg {name!r} must be {what}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class ConstraintType:
     """A registry entry. ``verify`` is ``None`` for soft types.
@@ -59,15 +81,31 @@ class ConstraintType:
     description: str = ""
     ifeval: bool = False  # one of IFEval's 25 instruction ids (exact official semantics)
     extra: dict[str, Any] = field(default_factory=dict)
+    # kwarg name -> int | str | list (list = non-empty list of non-empty strings); checked by check_kwargs
+    kwarg_types: Mapping[str, Any] = field(default_factory=dict)
+    # value-level check (ranges, allowed relations); raises ConstraintError
+    validate: Callable[[dict[str, Any]], None] | None = None
 
     def check_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(kwargs) - self.params
+        """Validated copy of ``kwargs``; raises :class:`ConstraintError` (fail closed).
+
+        ``None`` values are dropped first, as IFEval's own evaluation does (the Hugging Face copy of
+        its data fills every unused kwarg with null).
+        """
+        if not isinstance(kwargs, Mapping):
+            raise ConstraintError(f"{self.id}: kwargs must be a mapping, got {type(kwargs).__name__}")
+        kw = {k: v for k, v in kwargs.items() if v is not None}
+        unknown = set(kw) - self.params
         if unknown:
             raise ConstraintError(f"{self.id}: unknown kwargs {sorted(unknown)}; accepted: {sorted(self.params)}")
-        missing = self.required - set(k for k, v in kwargs.items() if v is not None)
+        missing = self.required - set(kw)
         if missing:
             raise ConstraintError(f"{self.id}: missing required kwargs {sorted(missing)}")
-        return dict(kwargs)
+        for name, value in kw.items():
+            _check_type(self.id, name, value, self.kwarg_types.get(name))
+        if self.validate is not None:
+            self.validate(kw)
+        return kw
 
     def render(self, kwargs: Mapping[str, Any], rng: random.Random | None = None, template: int | None = None) -> str:
         """Natural-language text of an instance (template chosen by ``rng`` or index)."""

@@ -1,0 +1,92 @@
+"""Where a GRPO step's time goes: generation vs reward vs policy update, and rollout tokens/s.
+
+Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) on the default packaged
+policy for a few steps over a small curriculum of hard IFEval constraints, then reads the timings
+that our trainer logs per step (``timing/generation_s``, ``timing/reward_s``; TRL's ``step_time``
+is the whole step) from ``log_history``. Update = step time - generation - reward (loss,
+backward, optimizer). Every figure printed is measured in this run.
+
+    python benchmarks/grpo_step.py                   # 8 completions <= 64 tokens, 3 steps
+    python benchmarks/grpo_step.py --threads 1 --steps 4 --completions 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HARD = ["punctuation:no_comma", "change_case:english_lowercase", "length_constraints:number_words", "detectable_format:title"]
+SEEDS = ["Describe a cat.", "Name three fruits.", "Say hello to a friend.", "Explain what rain is.",
+         "Write a short note to a neighbour.", "Give advice for a job interview.", "Describe your city.", "Explain tides."]
+
+
+def write_curriculum(path: Path) -> None:
+    from selfif.constraints import registry
+
+    rng = random.Random(0)
+    rows = []
+    for i, seed in enumerate(SEEDS):
+        chain = [registry.get(c).instance(rng).model_dump(mode="json") for c in HARD]
+        for k in range(1, len(HARD) + 1):
+            rows.append({"seed_id": f"s{i}", "level": k, "prompt": " ".join([seed] + [c["text"] for c in chain[:k]]),
+                         "seed_text": seed, "constraints": chain[:k]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--completions", type=int, default=8, help="completions per step")
+    ap.add_argument("--num-generations", type=int, default=4, help="GRPO group size")
+    ap.add_argument("--max-completion-length", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    args = ap.parse_args()
+
+    import torch
+
+    from selfif.config import TrainConfig
+    from selfif.reward import InstructionReward
+    from selfif.rl.trainer import train_policy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(schedule="mixed", max_steps=args.steps, num_generations=args.num_generations,
+                      per_device_train_batch_size=args.completions, max_completion_length=args.max_completion_length,
+                      learning_rate=1e-6, save_steps=10**6, report_to=["none"], seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cur = Path(tmp) / "curriculum.jsonl"
+        write_curriculum(cur)
+        t0 = time.perf_counter()
+        summary = train_policy(cfg, cur, Path(tmp) / "out", reward=InstructionReward(rm=None), model=args.model, plots=False)
+        wall = time.perf_counter() - t0
+
+    print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
+          f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
+          f"<= {args.max_completion_length} new tokens, {args.steps} steps")
+    rows = []
+    for s in summary["steps"]:
+        gen, rew, total = s["generation_s"], s["reward_s"], s["time_s"]
+        tokens = s["mean_completion_length"] * args.completions
+        rows.append({"step": s["step"], "total": total, "gen": gen, "reward": rew, "update": total - gen - rew, "tokens": tokens})
+    print(f"{'step':>4} {'total s':>8} {'gen s':>7} {'reward s':>9} {'update s':>9} {'gen tok':>8} {'tok/s':>7}")
+    for r in rows:
+        print(f"{r['step']:>4} {r['total']:8.2f} {r['gen']:7.2f} {r['reward']:9.4f} {r['update']:9.2f} "
+              f"{r['tokens']:8.0f} {r['tokens'] / r['gen']:7.1f}")
+    rest = rows[1:] or rows  # step 1 includes one-off warm-up
+    mean = {k: sum(r[k] for r in rest) / len(rest) for k in ("total", "gen", "reward", "update", "tokens")}
+    print(f"mean over steps {rest[0]['step']}..{rest[-1]['step']}: step {mean['total']:.2f} s = generation {mean['gen']:.2f} s "
+          f"({100 * mean['gen'] / mean['total']:.0f}%) + reward {mean['reward']:.4f} s + update {mean['update']:.2f} s "
+          f"({100 * mean['update'] / mean['total']:.0f}%); rollout {mean['tokens'] / mean['gen']:.1f} tokens/s")
+    print(f"wall time incl. model load and saving: {wall:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``selfif seeds`` and ``selfif synth``.
+
+Settings come from the preset's ``seeds`` / ``synth`` section (``--config``, ``--set``) and
+explicit flags override them. Input problems end with exit code 2 and a located one-line message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(2)
+
+
+def _section(config: Optional[Path], overrides: list[str], name: str, flags: dict):
+    """The ``name`` section of the preset with non-None ``flags`` applied on top (validated)."""
+    from pydantic import ValidationError
+
+    from selfif.config import load_config
+
+    section = getattr(load_config(config, overrides), name)
+    data = section.model_dump()
+    data.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return type(section).model_validate(data)
+    except ValidationError as e:
+        msgs = [f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()]
+        raise ValueError("; ".join(msgs)) from None
+
+
+def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
+    @app.command("seeds")
+    def seeds_cmd(
+        source: Optional[str] = typer.Option(None, "--source", help="sharegpt (packaged, offline) | JSONL/CSV/JSON path | HF dataset id."),
+        column: Optional[str] = typer.Option(None, "--column", help="Prompt column (default: first of prompt/text/instruction)."),
+        n: Optional[int] = typer.Option(None, "-n", "--n", min=1, help="How many seeds to keep."),
+        out: Path = typer.Option(Path("runs/demo/seeds.jsonl"), "--out", "-o", help="Output JSONL (stats go to <name>.stats.json)."),
+        decontaminate: Optional[list[str]] = typer.Option(None, "--decontaminate", help="Benchmark file(s) whose prompts must not leak into seeds (repeatable)."),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        limit_records: Optional[int] = typer.Option(None, "--limit-records", min=1, help="Read only the first N source records (smoke runs)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (seeds section)."),
+        set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. seeds.max_chars=400."),
+    ) -> None:
+        """Collect seed instructions: filter (English, length, no code, no format constraints), de-duplicate, decontaminate, sample N."""
+        from selfif.config import ConfigError
+        from selfif.data.seeds import build_seeds, format_stats, write_seeds
+        from selfif.io import InputError
+
+        try:
+            cfg = _section(config, set_, "seeds", dict(source=source, column=column, n=n, decontaminate=decontaminate, seed=seed))
+            seeds, stats = build_seeds(cfg, limit_records=limit_records)
+            path, stats_path = write_seeds(seeds, stats, out)
+        except (InputError, ConfigError, FileNotFoundError, ValueError) as e:
+            _fail(e)
+        typer.echo(format_stats(stats))
+        typer.echo(f"wrote {path} ({len(seeds)} seeds) and {stats_path}")
+
+    @app.command("synth")
+    def synth_cmd(
+        seeds: Path = typer.Option(Path("runs/demo/seeds.jsonl"), "--seeds", help="seeds.jsonl from `selfif seeds`."),
+        out: Path = typer.Option(Path("runs/demo/curriculum.jsonl"), "--out", "-o"),
+        levels: Optional[int] = typer.Option(None, "--levels", help="Constraints per chain (levels L1..L<levels>)."),
+        hard_ratio: Optional[float] = typer.Option(None, "--hard-ratio", help="Probability that a constraint is hard (verifiable)."),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (synth section)."),
+        set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. synth.levels=3."),
+    ) -> None:
+        """Build the incremental curriculum L0..Lk: per seed a chain of compatible, non-repeating constraints."""
+        from selfif.config import ConfigError
+        from selfif.constraints.base import ConstraintError
+        from selfif.data.synth import format_stats, synthesize
+        from selfif.io import InputError
+
+        try:
+            cfg = _section(config, set_, "synth", dict(levels=levels, hard_ratio=hard_ratio, seed=seed))
+            stats = synthesize(seeds, out, cfg)
+        except (InputError, ConfigError, ConstraintError, ValueError) as e:
+            _fail(e)
+        typer.echo(format_stats(stats))
+        typer.echo(f"wrote {out} and {out.with_name(out.name.removesuffix('.jsonl') + '.stats.json')}")

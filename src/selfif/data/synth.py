@@ -1,0 +1,177 @@
+"""Build the incremental curriculum: per seed, a chain c_1..c_K of compatible constraints.
+
+Level L_k is the seed followed by the first k constraints, so L_{k-1} and L_k differ in exactly
+one constraint; that is what makes the response to L_{k-1} a usable *negative* for c_k in
+pseudo-labelling. Level 0 (the bare seed) is emitted too, because c_1 needs a negative.
+
+Each chain is drawn from its own ``random.Random(f"{seed}:{seed_id}")``, so a row depends only on
+(global seed, seed id, settings): adding or removing seeds never changes anyone else's chain.
+At each position the kind is hard with probability ``hard_ratio``; a type never repeats in a
+chain and never conflicts (``registry.conflicts``) with any earlier constraint. If no type of the
+drawn kind fits, the other kind is tried; if none fits at all the chain ends early.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from selfif.config import ConfigError, SynthConfig
+from selfif.constraints.base import ConstraintInstance, ConstraintType
+from selfif.data.seeds import Seed
+from selfif.io import InputError, atomic_write_json, write_jsonl
+
+# Paper (Ren et al., 2025): instructions per level and constraint kinds of its curriculum.
+PAPER_LEVELS = {1: 2806, 2: 2745, 3: 2700, 4: 2700, 5: 2619}
+PAPER_KINDS = {"soft": 24196, "hard": 16095}
+
+
+class CurriculumRow(BaseModel):
+    """One line of ``curriculum.jsonl`` (docs/artifacts.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed_id: str
+    level: int = Field(ge=0)
+    prompt: str
+    seed_text: str
+    constraints: list[ConstraintInstance]
+
+
+def _pool(kind: str, ids: list[str] | None) -> list[ConstraintType]:
+    from selfif.constraints import registry
+
+    types = registry.all_types(kind)
+    if ids is None:
+        return types
+    known = {t.id for t in types}
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise ConfigError(f"synth.{kind}_types: unknown {kind} constraint ids {unknown}; known: {sorted(known)}")
+    return [t for t in types if t.id in set(ids)]
+
+
+def sample_chain(
+    seed_id: str, seed_text: str, cfg: SynthConfig, hard: list[ConstraintType], soft: list[ConstraintType]
+) -> list[ConstraintInstance]:
+    """The constraint chain of one seed (deterministic in ``(cfg.seed, seed_id)``)."""
+    from selfif.constraints import registry
+
+    rng = random.Random(f"{cfg.seed}:{seed_id}")
+    chain: list[ConstraintInstance] = []
+    for _ in range(cfg.levels):
+        first = "hard" if rng.random() < cfg.hard_ratio else "soft"
+        picked = None
+        for kind in (first, "soft" if first == "hard" else "hard"):
+            pool = hard if kind == "hard" else soft
+            ok = [
+                t for t in pool
+                if all(t.id != c.id and not registry.conflicts(t.id, c.id) for c in chain)
+            ]
+            if ok:
+                picked = rng.choice(ok)
+                break
+        if picked is None:
+            break
+        chain.append(_instance(picked, rng, seed_text))
+    return chain
+
+
+def _instance(ctype: ConstraintType, rng: random.Random, seed_text: str) -> ConstraintInstance:
+    """Sample and render one instance; a type whose verifier compares against the request
+    (``extra["fill_from_prompt"]``, e.g. repeat-the-prompt) gets the bare seed text, which is the
+    same at every level of the chain and does not contain the constraint sentences."""
+    fill = ctype.extra.get("fill_from_prompt")
+    if not fill:
+        return ctype.instance(rng)
+    return ctype.instance(rng, kwargs={**ctype.sample(rng), fill: seed_text})
+
+
+def compose(seed_text: str, constraints: list[ConstraintInstance]) -> str:
+    """Instruction text of a level: the seed, then each constraint's sentence, in chain order.
+
+    A seed without closing punctuation gets a full stop before the first constraint, so the
+    constraint does not read as part of the seed's last sentence ("... plates Do not use commas").
+    """
+    seed = seed_text.strip()
+    if constraints and seed and seed[-1] not in ".?!:;)\"'":
+        seed += "."
+    return " ".join([seed, *(c.text.strip() for c in constraints)])
+
+
+def build_curriculum(seeds: list[Seed], cfg: SynthConfig) -> list[CurriculumRow]:
+    hard, soft = _pool("hard", cfg.hard_types), _pool("soft", cfg.soft_types)
+    if not hard and not soft:
+        raise ConfigError("synth: no constraint types to draw from")
+    rows: list[CurriculumRow] = []
+    for s in seeds:
+        chain = sample_chain(s.id, s.text, cfg, hard, soft)
+        for k in range(len(chain) + 1):
+            rows.append(CurriculumRow(seed_id=s.id, level=k, prompt=compose(s.text, chain[:k]), seed_text=s.text, constraints=chain[:k]))
+    return rows
+
+
+def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int) -> dict:
+    """Per-level counts, kind counts and per-type counts (over each chain's constraints)."""
+    levels = Counter(r.level for r in rows)
+    full = {}
+    for r in rows:  # the longest row of each seed holds its whole chain
+        if r.seed_id not in full or r.level > full[r.seed_id].level:
+            full[r.seed_id] = r
+    kinds = Counter(c.kind for r in full.values() for c in r.constraints)
+    types = Counter(c.id for r in full.values() for c in r.constraints)
+    n_constraints = sum(kinds.values())
+    paper_total = sum(PAPER_KINDS.values())
+    return {
+        "n_seeds": n_seeds,
+        "n_rows": len(rows),
+        "levels": {str(k): levels[k] for k in sorted(levels)},
+        "kinds": dict(kinds),
+        "hard_fraction": round(kinds["hard"] / n_constraints, 4) if n_constraints else None,
+        "per_type": dict(sorted(types.items())),
+        "n_types_used": len(types),
+        "settings": cfg.model_dump(mode="json"),
+        "paper": {
+            "levels": {str(k): v for k, v in PAPER_LEVELS.items()},
+            "kinds": PAPER_KINDS,
+            "hard_fraction": round(PAPER_KINDS["hard"] / paper_total, 4),
+        },
+    }
+
+
+def format_stats(stats: dict) -> str:
+    lines = [f"curriculum: {stats['n_seeds']} seeds, {stats['n_rows']} rows, {stats['n_types_used']} constraint types used",
+             f"  {'level':<8}{'ours':>8}{'paper':>8}"]
+    for k, n in stats["levels"].items():
+        lines.append(f"  L{k:<7}{n:>8}{stats['paper']['levels'].get(k, '-'):>8}")
+    for kind in ("soft", "hard"):
+        lines.append(f"  {kind:<8}{stats['kinds'].get(kind, 0):>8}{stats['paper']['kinds'][kind]:>8}")
+    lines.append(f"  hard fraction {stats['hard_fraction']} (paper {stats['paper']['hard_fraction']})")
+    return "\n".join(lines)
+
+
+def read_seeds(path: str | Path) -> list[Seed]:
+    from selfif.io import read_jsonl
+
+    seeds = read_jsonl(path, Seed)
+    seen: dict[str, int] = {}
+    for i, s in enumerate(seeds, 1):
+        if s.id in seen:
+            raise InputError(path, None, f"seed id {s.id!r} appears twice (records {seen[s.id]} and {i})")
+        seen[s.id] = i
+    if not seeds:
+        raise InputError(path, None, "no seeds in file")
+    return seeds
+
+
+def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dict:
+    """Read seeds, write ``curriculum.jsonl`` and ``curriculum.stats.json``; return the stats."""
+    seeds = read_seeds(seeds_path)
+    rows = build_curriculum(seeds, cfg)
+    stats = curriculum_stats(rows, cfg, len(seeds))
+    out = Path(out)
+    write_jsonl(out, rows)
+    atomic_write_json(out.with_name(out.name.removesuffix(".jsonl") + ".stats.json"), stats)
+    return stats

@@ -1,0 +1,138 @@
+"""``report.md`` of a pipeline run: before/after IFEval, per-stage timings, and each stage's own numbers.
+
+The report only *reads* artifacts the stages wrote (JSON files and PNGs), so it can be rebuilt at
+any time; sections whose artifacts are missing say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from selfif.config import PipelineConfig
+from selfif.io import atomic_write_text
+from selfif.stages import EVAL_AFTER, EVAL_BEFORE, LABEL_DIR, POLICY_DIR, RM_DIR
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f(x: Any, pct: bool = False) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{100 * x:.1f}" if pct else f"{x:.3f}"
+    return str(x)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def plot_before_after(before: dict, after: dict, path: Path) -> Path | None:
+    """Grouped bars: strict accuracy per instruction id, before vs after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = sorted(set(before.get("per_instruction", {})) | set(after.get("per_instruction", {})))
+    if not ids:
+        return None
+    b = [before["per_instruction"].get(i, {}).get("strict", 0) for i in ids]
+    a = [after["per_instruction"].get(i, {}).get("strict", 0) for i in ids]
+    fig, ax = plt.subplots(figsize=(10, max(4, 0.28 * len(ids))))
+    y = range(len(ids))
+    ax.barh([v - 0.2 for v in y], b, height=0.4, label="before", color="#9aa7b8")
+    ax.barh([v + 0.2 for v in y], a, height=0.4, label="after", color="#2b6cb0")
+    ax.set_yticks(list(y), ids, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("instruction-level strict accuracy")
+    ax.set_title("IFEval per instruction type, before vs after GRPO")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _audit_section(audit: dict | None) -> str:
+    if not audit:
+        return "_no audit.json_"
+    rows = []
+    for tid, s in audit["per_type"].items():
+        rows.append([f"`{tid}`", s["n_pos"] + s["n_neg"], _f(s["asked_pass_rate"]), _f(s["not_asked_pass_rate"]),
+                     _f(s["pos_precision"]), _f(s["neg_precision"]), _f(s["accuracy"]), "near chance" if s.get("near_chance") else ""])
+    o = audit["overall"]
+    rows.append(["**all hard**", o["n_pos"] + o["n_neg"], _f(o["asked_pass_rate"]), _f(o["not_asked_pass_rate"]),
+                 _f(o["pos_precision"]), _f(o["neg_precision"]), _f(o["accuracy"]), ""])
+    head = ["type", "pairs", "pass when asked", "pass when not asked", "pos precision", "neg precision", "pair accuracy", "flag"]
+    return (f"Pseudo-labels for hard constraints checked against the verifier (the method's key assumption). "
+            f"{audit['n_hard_constraints']} hard and {audit['n_soft_constraints']} soft constraints; soft ones have no "
+            f"verifier truth.\n\n" + _table(head, rows))
+
+
+def write_report(cfg: PipelineConfig, run: Path) -> Path:
+    run = Path(run)
+    manifest = _load(run / "manifest.json") or {"stages": {}}
+    before, after = _load(run / EVAL_BEFORE / "scores.json"), _load(run / EVAL_AFTER / "scores.json")
+    parts = [f"# selfif run report: `{cfg.model}`", "",
+             f"Run directory `{run}`, written {time.strftime('%Y-%m-%d %H:%M:%S')}. Config: `config.json`.", ""]
+
+    parts += ["## IFEval before and after", ""]
+    if before and after:
+        from selfif.eval.report import compare_report
+
+        n = before.get("n_prompts")
+        parts += [f"{n} prompts, decoding {json.dumps(before.get('meta', {}).get('generation', {}))}.", "",
+                  compare_report(before, after), ""]
+        if plot_before_after(before, after, run / "ifeval_before_after.png"):
+            parts += ["![per-type before/after](ifeval_before_after.png)", ""]
+    else:
+        parts += ["_evaluation missing (stage not run yet)_", ""]
+
+    parts += ["## Stage wall-clock time", ""]
+    rows = [[name, rec.get("status", ""), f"{rec.get('seconds', 0):.0f}"] for name, rec in manifest["stages"].items()
+            if name != "report"]
+    parts += [_table(["stage", "status", "seconds"], rows), ""]
+
+    seeds = _load(run / "seeds.stats.json")
+    if seeds:
+        from selfif.data.seeds import format_stats
+
+        parts += ["## Seeds", "", "```", format_stats(seeds), "```", ""]
+    synth = _load(run / "curriculum.stats.json")
+    if synth:
+        from selfif.data.synth import format_stats as synth_stats
+
+        parts += ["## Curriculum (ours vs the paper)", "", "```", synth_stats(synth), "```", ""]
+
+    parts += ["## Pseudo-label audit", "", _audit_section(_load(run / LABEL_DIR / "audit.json")), ""]
+
+    rm = _load(run / RM_DIR / "metrics.json")
+    if rm:
+        from selfif.reward.train import format_report
+
+        parts += ["## Reward model", "", "```", format_report(rm), "```", ""]
+        if (run / RM_DIR / "reliability.png").exists():
+            parts += [f"![reliability]({RM_DIR}/reliability.png)", ""]
+
+    summary = _load(run / POLICY_DIR / "train_summary.json")
+    if summary:
+        keep = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+        parts += ["## GRPO training", "", _table(["key", "value"], [[k, _f(v)] for k, v in keep.items()]), ""]
+        per_level = summary.get("per_level") or {}
+        if per_level:
+            parts += [_table(["level", "mean reward", "final reward"],
+                             [[lv, _f(s.get("mean")), _f(s.get("final"))] for lv, s in per_level.items()]), ""]
+        for png in sorted((run / POLICY_DIR / "plots").glob("*.png")):
+            parts += [f"![{png.stem}]({png.relative_to(run)})", ""]
+    return atomic_write_text(run / "report.md", "\n".join(parts))

@@ -1,0 +1,354 @@
+"""GRPO over the constraint curriculum: TRL's ``GRPOTrainer`` with a curriculum sampler.
+
+We do not write a GRPO loop. :class:`CurriculumGRPOTrainer` changes three things in TRL's trainer:
+
+- ``_get_train_sampler`` returns our :class:`~selfif.rl.sampler.CurriculumSampler` (same index
+  structure as TRL's ``RepeatSampler``; the schedule picks the prompts);
+- ``_calculate_rewards`` feeds each round's rewards (gathered over processes, so every rank's
+  schedule stays identical) back to the schedule and logs reward per curriculum level and the
+  active level;
+- ``_generate`` / ``_calculate_rewards`` are timed, so ``log_history`` splits a step into
+  generation, reward and the rest (the policy update).
+
+:func:`train_policy` is the stage's Python API (used by ``selfif train`` and ``selfif run``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from selfif.config import PipelineConfig, RewardConfig, TrainConfig
+from selfif.io import InputError, atomic_write_json
+from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
+from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
+from selfif.rl.sampler import STATE_FILE, CurriculumSampler
+from selfif.rl.schedules import make_schedule
+
+log = logging.getLogger(__name__)
+
+FINAL_DIR = "final"
+SUMMARY_FILE = "train_summary.json"
+
+
+def _trainer_class():
+    """Build the subclass lazily: importing TRL is slow and ``selfif --help`` must stay fast."""
+    import torch
+    from accelerate.utils import gather_object
+    from trl import GRPOTrainer
+
+    class CurriculumGRPOTrainer(GRPOTrainer):
+        def __init__(self, *args, curriculum_sampler: CurriculumSampler, **kwargs):
+            self.curriculum_sampler = curriculum_sampler
+            super().__init__(*args, **kwargs)
+
+        def _get_train_sampler(self, dataset=None):
+            return self.curriculum_sampler
+
+        def _generate(self, prompts):
+            t0 = time.perf_counter()
+            out = super()._generate(prompts)
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["timing/generation_s"].append(time.perf_counter() - t0)
+            return out
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            t0 = time.perf_counter()
+            per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            if not self.model.training:
+                return per_func
+            metrics = self._metrics["train"]
+            metrics["timing/reward_s"].append(time.perf_counter() - t0)
+            rows = gather_object([int(x["row"]) for x in inputs])
+            levels = gather_object([int(x["level"]) for x in inputs])
+            weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+            total = (per_func * weights).nansum(dim=1)
+            total[torch.isnan(per_func).all(dim=1)] = torch.nan
+            rewards = total.tolist()
+            smp = self.curriculum_sampler
+            # level of the chunk being scored (the schedule itself may already be a chunk ahead)
+            active = smp.chunk_levels.get(smp.consumed)
+            smp.observe(rows, rewards)
+            by_level: dict[int, list[float]] = {}
+            for lv, r in zip(levels, rewards, strict=True):
+                if r == r:
+                    by_level.setdefault(lv, []).append(r)
+            for lv, rs in sorted(by_level.items()):
+                metrics[f"reward_level/L{lv}"].append(sum(rs) / len(rs))
+            metrics["curriculum/mean_level"].append(sum(levels) / len(levels))
+            if active is not None:
+                metrics["curriculum/active_level"].append(float(active))
+            return per_func
+
+    return CurriculumGRPOTrainer
+
+
+def _resolve_configs(cfg: PipelineConfig | TrainConfig, reward_cfg: RewardConfig | None) -> tuple[TrainConfig, RewardConfig, str | None]:
+    if isinstance(cfg, PipelineConfig):
+        return cfg.train, reward_cfg or cfg.reward, cfg.model
+    return cfg, reward_cfg or RewardConfig(), None
+
+
+def _report_to(requested: list[str]) -> list[str]:
+    """Keep the trackers whose package is installed; warn about the ones dropped (TensorBoard is the default)."""
+    if "none" in requested:
+        return ["none"]
+    out = []
+    for name in requested:
+        if importlib.util.find_spec(name) is None:
+            log.warning("report_to %r asked for but the %r package is not installed; not logging to it", name, name)
+        else:
+            out.append(name)
+    return out or ["none"]
+
+
+def build_grpo_config(train: TrainConfig, out_dir: str | Path):
+    """``trl.GRPOConfig`` from our ``TrainConfig``; ``train.grpo_args`` overrides any field."""
+    import torch
+    from trl import GRPOConfig
+
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(out_dir),
+        max_steps=train.max_steps,
+        learning_rate=train.learning_rate,
+        weight_decay=train.weight_decay,
+        lr_scheduler_type=train.lr_scheduler_type,
+        warmup_steps=train.warmup_steps,
+        max_grad_norm=train.max_grad_norm,
+        num_generations=train.num_generations,
+        per_device_train_batch_size=train.per_device_train_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        max_completion_length=train.max_completion_length,
+        temperature=train.temperature,
+        top_p=train.top_p,
+        beta=train.beta,
+        num_iterations=train.num_iterations,
+        scale_rewards=train.scale_rewards,
+        save_strategy="steps",
+        save_steps=train.save_steps,
+        save_total_limit=train.save_total_limit,
+        logging_steps=train.logging_steps,
+        report_to=_report_to(train.report_to),
+        bf16=train.bf16,
+        gradient_checkpointing=train.gradient_checkpointing,
+        seed=train.seed,
+        data_seed=train.seed,
+        use_vllm=train.use_vllm,
+        vllm_mode=train.vllm_mode,
+        vllm_gpu_memory_utilization=train.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=train.vllm_tensor_parallel_size,
+        vllm_server_host=train.vllm_server_host,
+        vllm_server_port=train.vllm_server_port,
+        remove_unused_columns=False,  # the reward needs the constraints/level/row columns
+        ignore_data_skip=True,  # our sampler restores its own position (see selfif.rl.sampler)
+        save_only_model=False,  # resume needs optimizer + scheduler + RNG
+        log_completions=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    if train.steps_per_generation is not None:
+        kwargs["steps_per_generation"] = train.steps_per_generation
+    kwargs.update(train.grpo_args)
+    return GRPOConfig(**kwargs)
+
+
+def _filter_long_prompts(rows: list[dict], tokenizer, max_len: int) -> list[dict]:
+    """Drop prompts longer than ``max_prompt_length`` tokens (truncating would cut constraints off)."""
+    keep = []
+    for r in rows:
+        n = len(tokenizer.apply_chat_template(r["prompt"], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+        if n <= max_len:
+            keep.append(r)
+    if len(keep) < len(rows):
+        log.warning("dropped %d of %d prompts longer than train.max_prompt_length=%d tokens", len(rows) - len(keep), len(rows), max_len)
+    for i, r in enumerate(keep):
+        r["row"] = i
+    return keep
+
+
+def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_url: str | None = None):
+    """The paper's reward (InstructionReward) with an in-process RM, an HTTP RM, or none (hard only)."""
+    from selfif.reward import InstructionReward
+
+    url = rm_url or reward_cfg.rm_url
+    if url and rm_dir:
+        raise ValueError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
+    rm = None
+    if url:
+        from selfif.reward import RMClient
+
+        rm = RMClient(url)
+    elif rm_dir:
+        from selfif.reward import ConstraintRM
+
+        rm = ConstraintRM.load(rm_dir)
+    return InstructionReward(
+        rm=rm, rm_for_hard=reward_cfg.rm_for_hard, binary=reward_cfg.binary, loose=reward_cfg.loose, graded_hard=reward_cfg.graded_hard
+    )
+
+
+def last_checkpoint(out_dir: str | Path) -> str | None:
+    """Newest complete ``checkpoint-N`` in ``out_dir`` (complete = has our state file, written last)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return None
+    found = []
+    for d in out_dir.glob("checkpoint-*"):
+        suffix = d.name.rsplit("-", 1)[-1]
+        if d.is_dir() and suffix.isdigit():
+            if (d / STATE_FILE).exists():
+                found.append((int(suffix), d))
+            else:
+                log.warning("ignoring incomplete checkpoint %s (no %s: the run stopped while saving)", d, STATE_FILE)
+    return str(max(found)[1]) if found else None
+
+
+def train_policy(
+    cfg: PipelineConfig | TrainConfig,
+    curriculum_path: str | Path,
+    out_dir: str | Path,
+    reward=None,
+    *,
+    model: str | None = None,
+    rm_dir: str | Path | None = None,
+    rm_url: str | None = None,
+    reward_cfg: RewardConfig | None = None,
+    resume: bool = True,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Run GRPO on ``curriculum_path``; write checkpoints, ``final/``, plots and the summary.
+
+    ``reward``: an :class:`selfif.reward.InstructionReward` (built from ``rm_dir`` / ``rm_url`` /
+    ``reward_cfg`` when ``None``). ``resume``: continue from the newest ``checkpoint-*`` in
+    ``out_dir`` (model, optimizer, scheduler, RNG and curriculum state). Returns the summary dict
+    that is also written to ``out_dir/train_summary.json``.
+    """
+    if not Path(curriculum_path).exists():  # fail before the slow imports and model loading
+        raise InputError(curriculum_path, None, "curriculum file does not exist (make it with `selfif synth`)")
+    from selfif.reward import make_trl_reward
+    from selfif.rl.callbacks import CurriculumStateCallback
+    from selfif.rl.plots import write_plots
+
+    train, rcfg, pipeline_model = _resolve_configs(cfg, reward_cfg)
+    model_name = model or train.model or pipeline_model or DEFAULT_POLICY
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if reward is None:
+        reward = make_reward(rcfg, rm_dir, rm_url)
+
+    tokenizer = load_tokenizer(model_name)
+    rows = read_curriculum(curriculum_path, reward=reward)
+    rows = _filter_long_prompts(rows, tokenizer, train.max_prompt_length)
+    if not rows:
+        raise ValueError(f"every prompt in {curriculum_path} is longer than train.max_prompt_length={train.max_prompt_length}")
+    log.info("training on %d curriculum rows, per level %s", len(rows), level_counts(rows))
+
+    args = build_grpo_config(train, out_dir)
+    chunk = args.generation_batch_size // args.num_generations
+    schedule = make_schedule(
+        train.schedule, [r["level"] for r in rows], seed=train.seed, level_steps=train.level_steps,
+        advance_threshold=train.advance_threshold, epsilon=train.adaptive_epsilon,
+    )
+    sampler = CurriculumSampler(schedule, chunk, args.num_generations, args.num_iterations * args.steps_per_generation)
+
+    ckpt = last_checkpoint(out_dir) if resume else None
+    if ckpt is not None:
+        sampler.load_checkpoint_state(json.loads((Path(ckpt) / STATE_FILE).read_text()))
+        log.info("resuming from %s (curriculum round %d)", ckpt, sampler.consumed)
+
+    reward_fn = make_trl_reward(reward)
+    reward_fn.__name__ = "instruction"
+    trainer = _trainer_class()(
+        model=resolve(model_name),
+        reward_funcs=reward_fn,
+        args=args,
+        train_dataset=build_dataset(rows),
+        processing_class=tokenizer,
+        callbacks=[CurriculumStateCallback(sampler)],
+        curriculum_sampler=sampler,
+    )
+    start_step = trainer.state.global_step if ckpt is None else int(Path(ckpt).name.split("-")[-1])
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=ckpt)
+    wall = time.time() - t0
+
+    final = out_dir / FINAL_DIR
+    _save_final(trainer, tokenizer, final)
+    summary = summarize(trainer.state.log_history, wall_s=wall, start_step=start_step, resumed_from=ckpt,
+                        model=model_name, schedule=train.schedule, n_rows=len(rows), levels=level_counts(rows),
+                        final_dir=str(final), beta=train.beta)
+    if trainer.is_world_process_zero():
+        if plots:
+            summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
+        atomic_write_json(out_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def _save_final(trainer, tokenizer, final: Path) -> None:
+    """Plain HF checkpoint (safetensors + tokenizer), swapped into place whole.
+
+    ``save_model`` runs on every process: under ZeRO-3 it gathers the sharded weights (the
+    Trainer writes files from the main process only).
+    """
+    tmp = final.parent / f".{final.name}.partial"
+    main = trainer.is_world_process_zero()
+    if main and tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if main:
+        tokenizer.save_pretrained(str(tmp))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    trainer.accelerator.wait_for_everyone()
+
+
+def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
+    """train_summary.json: steps, wall time, time per step (split), rewards overall and per level."""
+    steps = [h for h in log_history if "reward" in h]
+    levels = sorted({k.split("/L")[1] for h in steps for k in h if k.startswith("reward_level/L")}, key=int)
+
+    def mean(key, rows=steps):
+        xs = [h[key] for h in rows if h.get(key) is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    def last(key):
+        xs = [h[key] for h in steps if h.get(key) is not None]
+        return xs[-1] if xs else None
+
+    end = next((h for h in reversed(log_history) if "train_runtime" in h), {})
+    out = dict(extra)
+    out.update(
+        global_step=max((h.get("step", 0) for h in log_history), default=0),
+        logged_steps=len(steps),
+        train_runtime_s=end.get("train_runtime"),
+        time_per_step_s=mean("step_time"),
+        generation_s_per_step=mean("timing/generation_s"),
+        reward_s_per_step=mean("timing/reward_s"),
+        reward_mean=mean("reward"),
+        reward_final=last("reward"),
+        reward_first=steps[0]["reward"] if steps else None,
+        hard_mean=mean("constraint_reward/hard"),
+        soft_mean=mean("constraint_reward/soft"),
+        completion_length_mean=mean("completions/mean_length"),
+        per_level={f"L{lv}": {"mean": mean(f"reward_level/L{lv}"), "final": last(f"reward_level/L{lv}")} for lv in levels},
+    )
+    out["steps"] = [
+        {
+            "step": h["step"],
+            "reward": h.get("reward"),
+            "time_s": h.get("step_time"),
+            "generation_s": h.get("timing/generation_s"),
+            "reward_s": h.get("timing/reward_s"),
+            "mean_completion_length": h.get("completions/mean_length"),
+        }
+        for h in steps
+    ]
+    if out["time_per_step_s"] is not None and out["generation_s_per_step"] is not None:
+        out["update_s_per_step"] = out["time_per_step_s"] - out["generation_s_per_step"] - (out["reward_s_per_step"] or 0.0)
+    return out
