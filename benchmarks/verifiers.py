@@ -111,8 +111,18 @@ def main(argv: list[str] | None = None) -> int:
         got_ours = [ours(row, resp) for row, resp in pairs]
         t_ours = min(t_ours, time.perf_counter() - t0)
 
+    # Documented deviation: keywords:letter_frequency with a non-letter "letter" (IFEval has a few,
+    # e.g. "#" and "!"): the official checker verifies a random letter, ours the named character.
+    keep = [
+        not (iid == "keywords:letter_frequency" and not (len(kw.get("letter") or "") == 1 and kw["letter"].isascii() and kw["letter"].isalpha()))
+        for row, _ in pairs
+        for iid, kw in zip(row["instruction_id_list"], row["kwargs"])
+    ]
     flat_o = [v for r in got_official for v in r]
     flat_u = [v for r in got_ours for v in r]
+    excluded = keep.count(False)
+    flat_o = [v for v, k in zip(flat_o, keep) if k]
+    flat_u = [v for v, k in zip(flat_u, keep) if k]
     agree_strict = sum(a[0] == b[0] for a, b in zip(flat_o, flat_u))
     agree_loose = sum(a[1] == b[1] for a, b in zip(flat_o, flat_u))
     result = {
@@ -125,10 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": round(t_official / t_ours, 2),
         "agree_strict": f"{agree_strict}/{len(flat_o)}",
         "agree_loose": f"{agree_loose}/{len(flat_o)}",
+        "excluded_letter_frequency_non_letters": excluded,
     }
     print(f"official : {result['official_checks_per_s']:>9} instruction checks/s (strict+loose), {t_official:.2f}s")
     print(f"ours     : {result['ours_checks_per_s']:>9} instruction checks/s (strict+loose), {t_ours:.2f}s")
-    print(f"speedup  : {result['speedup']}x   verdict agreement strict {result['agree_strict']}, loose {result['agree_loose']}")
+    print(
+        f"speedup  : {result['speedup']}x   verdict agreement strict {result['agree_strict']}, loose {result['agree_loose']} "
+        f"({excluded} letter_frequency checks with a non-letter excluded: documented deviation)"
+    )
     result["repeat"] = args.repeat
     print(json.dumps(result))
     return 0 if agree_strict == agree_loose == len(flat_o) else 1

@@ -18,7 +18,7 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent / "data"
 PAIRS = DATA / "reward_pairs.jsonl"
 
-TINY_CFG = dict(backbone="minilm-l6", epochs=3, batch_size=8, lr=1e-4, max_length=96, val_fraction=0.25, patience=3, seed=0)
+TINY_CFG = dict(backbone="minilm-l6", epochs=3, batch_size=12, lr=1e-4, max_length=64, val_fraction=0.25, patience=3, seed=0)
 
 _CACHE: dict[str, object] = {}
 

@@ -139,3 +139,29 @@ def test_letter_frequency_non_letter_is_counted_deterministically():
     assert [registry.verify("keywords:letter_frequency", "a!b!c!", kw) for _ in range(5)] == [True] * 5
     assert _documented_deviation("keywords:letter_frequency", kw)
     assert not _documented_deviation("keywords:letter_frequency", {"letter": "q"})
+
+
+def test_vectorised_langdetect_is_exact(ifeval_rows):
+    """:mod:`selfif.constraints.langid` must give langdetect's full probability list, bit for bit."""
+    import langdetect
+    from langdetect import DetectorFactory
+    from langdetect.detector_factory import init_factory
+
+    from selfif.constraints import langid
+
+    DetectorFactory.seed = 0
+    init_factory()
+    responses = json.loads((DATA / "constraints_adversarial.json").read_text(encoding="utf-8"))["responses"]
+    texts = responses[::2] + [r["prompt"] for r in ifeval_rows[::40]]
+    for t in texts:
+        try:
+            want = [(x.lang, x.prob) for x in langdetect.detect_langs(t)]
+        except langdetect.LangDetectException:
+            want = "undetectable"
+        try:
+            d = langid._VectorDetector(langid._factory())
+            d.append(t)
+            got = [(x.lang, float(x.prob)) for x in d.get_probabilities()]
+        except langdetect.LangDetectException:
+            got = "undetectable"
+        assert got == want, t[:80]

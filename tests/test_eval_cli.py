@@ -98,3 +98,23 @@ def test_resume_skips_answered_prompts(tmp_path, policy):
     assert [r["prompt"] for r in partial] == [bench[0]["prompt"], bench[2]["prompt"], bench[1]["prompt"]]
     with pytest.raises(InputError, match="temperature"):
         evaluate_ifeval("smollm2-135m", BENCH, out, limit=3, generation=SamplingParams(max_new_tokens=8, temperature=0.7), generator=gen)
+
+
+def test_resume_refuses_answers_of_a_retrained_checkpoint(tmp_path):
+    """A policy retrained into the same directory must not inherit the old policy's answers."""
+    from selfif.eval.benchmark import load_benchmark
+    from selfif.eval.ifeval import generate_responses
+
+    ckpt = tmp_path / "policy"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    (ckpt / "model.safetensors").write_bytes(b"old weights")
+    rows = load_benchmark(BENCH, limit=2)
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / PARTIAL).write_text("".join(json.dumps({"prompt": r.prompt, "response": f"answer {r.key}"}) + "\n" for r in rows))
+    done, counts = generate_responses(str(ckpt), rows, out, SamplingParams(max_new_tokens=8))
+    assert counts == {"resumed": 2, "generated": 0} and done[rows[1].prompt] == "answer 2"
+    (ckpt / "model.safetensors").write_bytes(b"new weights after training")
+    with pytest.raises(InputError, match="checkpoint"):
+        generate_responses(str(ckpt), rows, out, SamplingParams(max_new_tokens=8))

@@ -145,6 +145,9 @@ def test_verl_compute_score_reads_ground_truth_or_extra_info(monkeypatch):
     assert fn("selfif", resp, [NO_COMMA, LOWER]) == 1.0
     assert fn("selfif", resp, json.dumps([NO_COMMA, LOWER])) == 1.0
     assert fn("selfif", "Hello, World", None, {"constraints": [NO_COMMA, LOWER]}) == 0.0
+    import numpy as np  # verl's parquet rows hold lists as numpy object arrays
+
+    assert fn("selfif", PLAIN, np.array([NO_COMMA, LOWER], dtype=object)) == 1.0
     monkeypatch.delenv("SELFIF_RM_URL", raising=False)
     monkeypatch.delenv("SELFIF_RM_DIR", raising=False)
     assert compute_score("selfif", resp, {"constraints": [NO_COMMA]}) == 1.0
@@ -165,3 +168,12 @@ def test_reward_through_rm_client_equals_in_process():
             assert fn("selfif", resp, [TONE, NO_COMMA]) == pytest.approx(want[0], abs=1e-4)
     finally:
         srv.stop()
+
+
+def test_from_config_maps_the_reward_section():
+    from selfif.config import RewardConfig
+
+    r = InstructionReward.from_config(RewardConfig(loose=True, graded_hard=True))
+    assert r.rm is None and r.loose and r.graded_hard and not r.binary
+    c = InstructionReward.from_config(RewardConfig(rm_url="http://127.0.0.1:9", binary=True))
+    assert isinstance(c.rm, RMClient) and c.binary

@@ -105,6 +105,7 @@ def test_grpo_runs_checkpoints_and_resumes(tmp_path, policy_path, one_thread):
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["global_step"] == 2 and summary["hard_mean"] is not None
     assert set(summary["per_level"]) == {"L1", "L2"}
+    assert summary["per_level"]["L2"]["hard_mean"] is not None and summary["per_level"]["L2"]["soft_mean"] is None
     for name in ("reward", "reward_components", "completion_length", "kl"):
         assert Path(summary["plots"][name]).stat().st_size > 1000
 
@@ -142,3 +143,20 @@ def test_rows_and_columns(tmp_path):
     assert ds[0]["prompt"] == [{"role": "user", "content": rows[0]["prompt"][0]["content"]}]
     assert json.loads(ds[1]["constraints"])[1]["id"] == HARD[1]
     assert ds["row"] == list(range(8))
+
+
+def test_reward_logs_components_per_level(tmp_path):
+    from selfif.rl.dataset import read_curriculum
+    from selfif.rl.trainer import trl_reward_with_levels
+
+    rows = read_curriculum(write_curriculum(tmp_path / "c.jsonl"), reward=_reward())[:2]  # an L1 and an L2 row
+    fn = trl_reward_with_levels(_reward())
+    logged: dict[str, float] = {}
+    completions = [[{"role": "assistant", "content": "HELLO THERE FRIEND"}], [{"role": "assistant", "content": "hello, there"}]]
+    out = fn(prompts=[r["prompt"] for r in rows], completions=completions, constraints=[r["constraints"] for r in rows],
+             level=[r["level"] for r in rows], log_metric=logged.__setitem__)
+    assert out[0] == 1.0  # all capitals: satisfied exactly
+    assert 0.0 <= out[1] < 1.0
+    assert logged["constraint_reward_level/L1/hard"] == 1.0
+    assert logged["constraint_reward_level/L2/hard"] == out[1]
+    assert "constraint_reward/hard" in logged  # the reward helper's own batch-level metric

@@ -7,7 +7,8 @@ official IFEval input file (60 prompts). Decoding is greedy, 128 new tokens, bat
 generator's longest-first order, so a rerun on the same package versions reproduces the file.
 Resumable: finished batches are appended to ``constraints_smollm2_responses.partial.jsonl``.
 
-Usage: ``HF_HUB_OFFLINE=1 python tests/data/constraints_make_responses.py``
+Usage: ``HF_HUB_OFFLINE=1 python tests/data/constraints_make_responses.py [--finalize]``
+(``--finalize`` writes the fixture from the batches finished so far, without generating more.)
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ PARTIAL = OUT.with_suffix(".partial.jsonl")
 
 
 def main() -> int:
+    finalize = "--finalize" in sys.argv[1:]
     rows = read_jsonl(IFEVAL)[::STRIDE][:N]
     with JsonlAppender(PARTIAL) as log:
         done = {r["key"]: r["response"] for r in log.existing()}
         todo = [r for r in rows if r["key"] not in done]
-        if todo:
+        if finalize:
+            rows = [r for r in rows if r["key"] in done]
+        elif todo:
             gen = make_generator("smollm2-135m", backend="transformers")
             params = SamplingParams(max_new_tokens=MAX_NEW, batch_size=10)
             for idx, outs in gen.iter_generate([r["prompt"] for r in todo], params, desc="fixture"):
@@ -39,9 +43,13 @@ def main() -> int:
                     log.write({"key": todo[i]["key"], "response": o})
                     done[todo[i]["key"]] = o
     texts = [done[r["key"]] for r in rows]
-    header = {"_comment": f"greedy SmolLM2-135M-Instruct (smollm2-135m), max_new_tokens={MAX_NEW}, every {STRIDE}th IFEval prompt; made by tests/data/constraints_make_responses.py"}
+    header = {
+        "_comment": f"greedy SmolLM2-135M-Instruct (smollm2-135m), max_new_tokens={MAX_NEW}, {len(rows)} of every {STRIDE}th "
+        "IFEval prompt (longest prompts first); made by tests/data/constraints_make_responses.py"
+    }
     write_jsonl(OUT, [header] + [{"key": r["key"], "prompt": r["prompt"], "response": t} for r, t in zip(rows, texts)])
-    PARTIAL.unlink()
+    if not finalize:
+        PARTIAL.unlink()
     print(json.dumps({"written": str(OUT), "n": len(rows)}))
     return 0
 

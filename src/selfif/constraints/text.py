@@ -127,5 +127,8 @@ def loose_variants(response: str) -> tuple[str, ...]:
 
 def clear_caches() -> None:
     """Forget every memoised measurement (benchmarks use it to time cold, per-response scoring)."""
+    from selfif.constraints import langid
+
     for fn in (sentences, words, nltk_word_tokens, _sentence_word_tokens, count_upper_tokens, detect_language, loose_variants):
         fn.cache_clear()
+    langid.clear_cache()

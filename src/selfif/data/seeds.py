@@ -130,7 +130,7 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
         "after_filters": len(kept),
         "n_requested": cfg.n,
         "n_written": len(seeds),
-        "decontaminated_against": [str(resolve_benchmark(p)) for p in cfg.decontaminate],
+        "decontaminated_against": [str(resolve_benchmark(p).resolve()) for p in cfg.decontaminate],
         "benchmark_prompts": len(bench_texts),
         "settings": cfg.model_dump(mode="json"),
         "seconds": {"read_and_cheap_filters": round(t_read, 3), "total": round(elapsed, 3)},

@@ -12,6 +12,7 @@ Output directory layout (docs/artifacts.md, "IFEval outputs"):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -64,11 +65,26 @@ def _backend_name(backend: str, generator) -> str:
     return backend
 
 
+def _checkpoint_fingerprint(model: str) -> str | None:
+    """For a local checkpoint directory: a hash of its weight/config files' names, sizes and mtimes,
+    so a policy retrained into the same path does not reuse the old policy's answers."""
+    p = Path(model).expanduser()
+    if not p.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p.iterdir()):
+        if f.is_file() and (f.suffix in (".safetensors", ".bin") or f.name == "config.json"):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def _decoding_identity(model: str, sp: SamplingParams) -> dict[str, Any]:
     """What must match for earlier partial responses to be reused. Batch size and backend do not
     count; under greedy decoding neither do ``top_p`` and ``seed``."""
     return {
         "model": model,
+        "checkpoint": _checkpoint_fingerprint(model),
         "max_new_tokens": sp.max_new_tokens,
         "temperature": sp.temperature,
         "top_p": None if sp.greedy else sp.top_p,

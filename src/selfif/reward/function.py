@@ -8,6 +8,7 @@ IFEval's loose verification, graded (shaped) hard scores.
 Defined behaviour:
 
 - Empty or whitespace-only response: every component is 0 (the RM is not asked).
+- A row with no constraints has no components and total 0 (nothing to reward).
 - Unknown constraint id, malformed constraint record, or bad kwargs: ``ValueError`` naming the
   constraint. We *raise* rather than silently reward 0, because a silent 0 would train the
   policy against a broken dataset row. Call :meth:`InstructionReward.validate` (or
@@ -91,7 +92,12 @@ def to_instance(c: ConstraintLike | str) -> ConstraintInstance:
 
 
 def parse_constraints(value: Any) -> list[ConstraintInstance]:
-    """A list of constraint records, or a JSON string holding such a list."""
+    """A list of constraint records, or a JSON string holding such a list.
+
+    numpy arrays (what verl's parquet loading turns lists into) are accepted too.
+    """
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -123,6 +129,21 @@ class InstructionReward:
         self.binary = binary
         self.loose = loose
         self.graded_hard = graded_hard
+
+    @classmethod
+    def from_config(cls, cfg, rm_dir: str | None = None) -> "InstructionReward":
+        """Build from a :class:`selfif.config.RewardConfig`: RM over HTTP when ``cfg.rm_url`` is
+        set, else loaded in-process from ``rm_dir``, else none (hard constraints only)."""
+        rm = None
+        if cfg.rm_url:
+            from selfif.reward.client import RMClient
+
+            rm = RMClient(cfg.rm_url)
+        elif rm_dir is not None:
+            from selfif.reward.model import ConstraintRM
+
+            rm = ConstraintRM.load(rm_dir)
+        return cls(rm=rm, rm_for_hard=cfg.rm_for_hard, binary=cfg.binary, loose=cfg.loose, graded_hard=cfg.graded_hard)
 
     def _uses_rm(self, c: ConstraintInstance) -> bool:
         return c.kind == "soft" or self.rm_for_hard

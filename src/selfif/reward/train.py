@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -126,9 +127,14 @@ def _save_state(work: Path, model, optimizer, scheduler, state: dict[str, Any]) 
     tmp.replace(work / STATE_FILE)
 
 
-def _save_best(work: Path, model) -> None:
+def _save_best(work: Path) -> None:
+    """Mark the just-saved ``current/`` model as the best so far (hard links: no second copy)."""
     tmp = Path(tempfile.mkdtemp(prefix="best.", dir=work))
-    model.save_pretrained(tmp, safe_serialization=True)
+    for f in (work / "current").iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:  # filesystems without hard links
+            shutil.copy2(f, tmp / f.name)
     if (work / "best").exists():
         shutil.rmtree(work / "best")
     tmp.rename(work / "best")
@@ -211,6 +217,8 @@ def train_rm(
         torch.set_rng_state(blob["torch_rng"])
         random.setstate((3, tuple(blob["python_rng"]), None))
         state = saved
+        if state["step_in_epoch"] == 0 and state["best_epoch"] is not None and state["best_epoch"] == state["epoch"] - 1:
+            _save_best(work)  # current/ is that epoch's end model; (re)link it as best
         log.info("resuming RM training from %s (epoch %d, step %d)", work, state["epoch"], state["step_in_epoch"])
     else:
         work.mkdir(parents=True, exist_ok=True)
@@ -256,7 +264,6 @@ def train_rm(
                 state["best_val_loss"] = None if math.isnan(val_loss) else val_loss
                 state["best_epoch"] = state["epoch"]
                 state["bad_epochs"] = 0
-                _save_best(work, model)
             else:
                 state["bad_epochs"] += 1
             log.info(
@@ -269,7 +276,11 @@ def train_rm(
             if state["bad_epochs"] >= cfg.patience:
                 log.info("early stopping: val loss did not improve for %d epochs", cfg.patience)
                 state["done"] = True
+            # best/ is linked from current/ after the state is on disk; a kill in between is
+            # repaired on resume (see the step_in_epoch == 0 check there).
             _save_state(work, model, optimizer, scheduler, state)
+            if state["best_epoch"] == state["epoch"] - 1:
+                _save_best(work)
     finally:
         bar.close()
 

@@ -76,7 +76,7 @@ def read_curriculum(path: str | os.PathLike, reward=None, min_level: int = 1) ->
 def _numbered(path: Path):
     """(line number, record) pairs: iter_jsonl skips blank lines, so count them ourselves."""
     lines = [i for i, ln in enumerate(path.read_text(encoding="utf-8").split("\n"), 1) if ln.strip()]
-    for line, rec in zip(lines, iter_jsonl(path, CurriculumRecord)):
+    for line, rec in zip(lines, iter_jsonl(path, CurriculumRecord), strict=True):
         yield line, rec
 
 

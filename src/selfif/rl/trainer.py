@@ -170,6 +170,47 @@ def _filter_long_prompts(rows: list[dict], tokenizer, max_len: int) -> list[dict
     return keep
 
 
+class _RecordingReward:
+    """Proxy of an InstructionReward that keeps the last batch's per-row results (components, kinds)."""
+
+    def __init__(self, reward):
+        self.reward = reward
+        self.last = None
+
+    def score_batch(self, rows):
+        self.last = self.reward.score_batch(rows)
+        return self.last
+
+    def __getattr__(self, name):
+        return getattr(self.reward, name)
+
+
+def trl_reward_with_levels(reward):
+    """The reward helper's TRL adapter, plus hard/soft component means per curriculum level.
+
+    The adapter already logs ``constraint_reward/{hard,soft}`` over the batch; here we add
+    ``constraint_reward_level/L<k>/{hard,soft}`` (which constraints get learned at which depth).
+    """
+    from selfif.reward import make_trl_reward
+
+    rec = _RecordingReward(reward)
+    inner = make_trl_reward(rec)
+
+    def instruction(prompts, completions, **kwargs):
+        out = inner(prompts=prompts, completions=completions, **kwargs)
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and rec.last is not None and "level" in kwargs:
+            acc: dict[tuple[int, str], list[float]] = {}
+            for lv, res in zip(kwargs["level"], rec.last, strict=True):
+                for kind, v in zip(res.kinds, res.components, strict=True):
+                    acc.setdefault((int(lv), kind), []).append(v)
+            for (lv, kind), vs in sorted(acc.items()):
+                log_metric(f"constraint_reward_level/L{lv}/{kind}", sum(vs) / len(vs))
+        return out
+
+    return instruction
+
+
 def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_url: str | None = None):
     """The paper's reward (InstructionReward) with an in-process RM, an HTTP RM, or none (hard only)."""
     from selfif.reward import InstructionReward
@@ -229,7 +270,6 @@ def train_policy(
     """
     if not Path(curriculum_path).exists():  # fail before the slow imports and model loading
         raise InputError(curriculum_path, None, "curriculum file does not exist (make it with `selfif synth`)")
-    from selfif.reward import make_trl_reward
     from selfif.rl.callbacks import CurriculumStateCallback
     from selfif.rl.plots import write_plots
 
@@ -260,8 +300,7 @@ def train_policy(
         sampler.load_checkpoint_state(json.loads((Path(ckpt) / STATE_FILE).read_text()))
         log.info("resuming from %s (curriculum round %d)", ckpt, sampler.consumed)
 
-    reward_fn = make_trl_reward(reward)
-    reward_fn.__name__ = "instruction"
+    reward_fn = trl_reward_with_levels(reward)
     trainer = _trainer_class()(
         model=resolve(model_name),
         reward_funcs=reward_fn,
@@ -336,7 +375,15 @@ def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
         hard_mean=mean("constraint_reward/hard"),
         soft_mean=mean("constraint_reward/soft"),
         completion_length_mean=mean("completions/mean_length"),
-        per_level={f"L{lv}": {"mean": mean(f"reward_level/L{lv}"), "final": last(f"reward_level/L{lv}")} for lv in levels},
+        per_level={
+            f"L{lv}": {
+                "mean": mean(f"reward_level/L{lv}"),
+                "final": last(f"reward_level/L{lv}"),
+                "hard_mean": mean(f"constraint_reward_level/L{lv}/hard"),
+                "soft_mean": mean(f"constraint_reward_level/L{lv}/soft"),
+            }
+            for lv in levels
+        },
     )
     out["steps"] = [
         {
