@@ -82,8 +82,13 @@ def filter_by_audit(pairs: list[PairRecord], accuracy: dict[str, float], min_acc
 
 
 def is_val_seed(seed_id: str, val_fraction: float, seed: int = 0) -> bool:
-    """Stable pseudo-random assignment of a seed to the validation split."""
-    h = hashlib.sha256(f"{seed}:{seed_id}".encode()).digest()
+    """Stable pseudo-random assignment of a seed to the validation split.
+
+    The hash is salted with a name of its own: other stages pick seeds by hashing ids too
+    (the seed sampler keeps the ids with the smallest ``sha256(f"{seed}:{id}")``), and reusing
+    that exact hash here would put every selected seed on the same side of the split.
+    """
+    h = hashlib.sha256(f"selfif-rm-split:{seed}:{seed_id}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2**64 < val_fraction
 
 

@@ -261,6 +261,15 @@ def make_trl_reward(reward: InstructionReward, column: str = "constraints") -> C
     return selfif_instruction_reward
 
 
+def _blank(x: Any) -> bool:
+    if x is None:
+        return True
+    try:
+        return len(x) == 0  # "", [], {}, empty numpy array
+    except TypeError:
+        return False
+
+
 def make_verl_compute_score(reward: InstructionReward) -> Callable[..., float]:
     """verl custom reward: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``.
 
@@ -272,7 +281,7 @@ def make_verl_compute_score(reward: InstructionReward) -> Callable[..., float]:
 
     def compute_score(data_source, solution_str, ground_truth, extra_info=None, **_) -> float:
         extra = extra_info or {}
-        source = ground_truth if ground_truth not in (None, "", [], {}) else extra.get("constraints")
+        source = extra.get("constraints") if _blank(ground_truth) else ground_truth
         if source is None:
             raise ValueError("verl row has no constraints in ground_truth or extra_info['constraints']")
         instruction = extra.get("instruction") or extra.get("prompt")

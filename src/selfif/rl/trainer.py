@@ -215,9 +215,9 @@ def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_u
     """The paper's reward (InstructionReward) with an in-process RM, an HTTP RM, or none (hard only)."""
     from selfif.reward import InstructionReward
 
-    url = rm_url or reward_cfg.rm_url
-    if url and rm_dir:
+    if rm_url and rm_dir:
         raise ValueError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
+    url = rm_url or (None if rm_dir else reward_cfg.rm_url)  # an explicit RM beats the config's reward.rm_url
     rm = None
     if url:
         from selfif.reward import RMClient
