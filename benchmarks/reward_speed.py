@@ -8,10 +8,12 @@ exists for both accuracies:
 - classifier: ``ConstraintRM.score`` (batched, length-sorted), verdict = P >= 0.5;
 - judge: the default policy (SmolLM2-135M-Instruct) prompted per constraint to answer 1 or 0,
   greedy, 2 new tokens, through ``selfif.inference`` (the same generation path as every stage);
-  an answer without a 0/1 digit counts as wrong and is reported.
+  an answer with neither a 0/1 digit nor a yes/no word counts as wrong and is reported.
 
 Without ``--checkpoint`` it first trains a MiniLM RM on the seed-level train split of
-``--pairs`` and evaluates on the hard pairs of the held-out split only. Every figure printed is
+``--pairs`` and evaluates on the hard pairs of the held-out split only; with ``--checkpoint``
+it re-derives that checkpoint's held-out split from its ``metrics.json`` (same pairs file
+assumed; ``--all-pairs`` to skip). Every figure printed is
 measured in this run.
 
     python benchmarks/reward_speed.py --pairs tests/data/reward_pairs.jsonl
@@ -21,6 +23,7 @@ measured in this run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import tempfile
@@ -37,8 +40,13 @@ JUDGE_PROMPT = (
 
 
 def parse_verdict(text: str) -> int | None:
-    m = re.search(r"[01]", text)
-    return int(m.group()) if m else None
+    """First 0/1 digit or yes/no word in the answer; ``None`` when there is none."""
+    m = re.search(r"(?<![0-9])([01])(?![0-9])|\b(yes|no)\b", text, flags=re.IGNORECASE)
+    if not m:
+        return None
+    if m.group(1):
+        return int(m.group(1))
+    return 1 if m.group(2).lower() == "yes" else 0
 
 
 def main() -> None:
@@ -46,6 +54,7 @@ def main() -> None:
     ap.add_argument("--pairs", default="tests/data/reward_pairs.jsonl")
     ap.add_argument("--checkpoint", default=None, help="RM checkpoint; default: train a MiniLM RM here first")
     ap.add_argument("--judge", default="smollm2-135m")
+    ap.add_argument("--all-pairs", action="store_true", help="with --checkpoint: use every pair, not only its held-out split")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--rm-batch-size", type=int, default=32)
     ap.add_argument("--judge-batch-size", type=int, default=8)
@@ -62,7 +71,14 @@ def main() -> None:
     torch.manual_seed(0)
     pairs = load_pairs(args.pairs)
     ckpt = args.checkpoint
-    if ckpt is None:
+    if ckpt is not None:
+        # evaluate on the checkpoint's own held-out split when it was trained on these pairs
+        mpath = Path(ckpt) / "metrics.json"
+        if mpath.exists() and not args.all_pairs:
+            conf = json.loads(mpath.read_text())["config"]
+            _, pairs = split_by_seed(pairs, conf["val_fraction"], conf["seed"])
+            print(f"using the held-out split of the checkpoint's training run (val_fraction {conf['val_fraction']}, seed {conf['seed']})")
+    else:
         from selfif.reward.train import train_rm
 
         cfg = RMConfig(backbone="minilm-l6", epochs=4, batch_size=8, lr=1e-4, max_length=128, val_fraction=0.5, patience=4)

@@ -43,10 +43,8 @@ def main() -> int:
                     log.write({"key": todo[i]["key"], "response": o})
                     done[todo[i]["key"]] = o
     texts = [done[r["key"]] for r in rows]
-    header = {
-        "_comment": f"greedy SmolLM2-135M-Instruct (smollm2-135m), max_new_tokens={MAX_NEW}, {len(rows)} of every {STRIDE}th "
-        "IFEval prompt (longest prompts first); made by tests/data/constraints_make_responses.py"
-    }
+    which = f"every {STRIDE}th IFEval prompt" if len(rows) == N else f"{len(rows)} of every {STRIDE}th IFEval prompt (finalized early)"
+    header = {"_comment": f"greedy SmolLM2-135M-Instruct (smollm2-135m), max_new_tokens={MAX_NEW}, {which}; made by tests/data/constraints_make_responses.py"}
     write_jsonl(OUT, [header] + [{"key": r["key"], "prompt": r["prompt"], "response": t} for r, t in zip(rows, texts)])
     if not finalize:
         PARTIAL.unlink()
