@@ -11,10 +11,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+from selfif.clikit import fail
 
 
 def _section(config: Optional[Path], overrides: list[str], name: str, flags: dict):
@@ -56,7 +53,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             seeds, stats = build_seeds(cfg, limit_records=limit_records)
             path, stats_path = write_seeds(seeds, stats, out)
         except (InputError, ConfigError, FileNotFoundError, ValueError) as e:
-            _fail(e)
+            fail(e)
         typer.echo(format_stats(stats))
         typer.echo(f"wrote {path} ({len(seeds)} seeds) and {stats_path}")
 
@@ -80,6 +77,6 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             cfg = _section(config, set_, "synth", dict(levels=levels, hard_ratio=hard_ratio, seed=seed))
             stats = synthesize(seeds, out, cfg)
         except (InputError, ConfigError, ConstraintError, ValueError) as e:
-            _fail(e)
+            fail(e)
         typer.echo(format_stats(stats))
         typer.echo(f"wrote {out} and {out.with_name(out.name.removesuffix('.jsonl') + '.stats.json')}")

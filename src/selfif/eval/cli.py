@@ -12,12 +12,9 @@ from typing import Optional
 
 import typer
 
+from selfif.clikit import fail
+
 from selfif.config import DEFAULT_BENCHMARK
-
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
 
 
 def _print_scores(scores: dict, out: Path) -> None:
@@ -61,11 +58,11 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
                 backend=backend, max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed
             )
         except ValidationError as e:
-            _fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
+            fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
         try:
             scores = evaluate_ifeval(model, benchmark, out, limit=limit, generation=gen)
         except (InputError, ConstraintError, ModelNotAvailable, FileNotFoundError) as e:
-            _fail(e)
+            fail(e)
         _print_scores(scores, out)
 
     @score_app.command("ifeval")
@@ -82,5 +79,5 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         try:
             scores = score_file(responses, benchmark, out)
         except (InputError, ConstraintError) as e:
-            _fail(e)
+            fail(e)
         _print_scores(scores, out)

@@ -12,10 +12,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+from selfif.clikit import fail
 
 
 def run_label(
@@ -89,11 +86,11 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             gen = GenerationConfig.model_validate({**lc.generation.model_dump(), **{k: v for k, v in gen_over.items() if v is not None}})
             lc = LabelConfig.model_validate({**lc.model_dump(), "generation": gen.model_dump(), **({"hard_labels": hard_labels} if hard_labels else {})})
         except ValidationError as e:
-            _fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'][-1:])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
+            fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'][-1:])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
         except ConfigError as e:
-            _fail(e)
+            fail(e)
         try:
             run_label(curriculum, out_dir, model or lc.model or pc.model, lc.generation, lc.hard_labels,
                       do_audit=do_audit, audit_only=audit_only, restart=restart, max_batches=max_batches)
         except (InputError, ConstraintError, ModelNotAvailable, FileNotFoundError) as e:
-            _fail(e)
+            fail(e)

@@ -11,10 +11,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+from selfif.clikit import fail
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
@@ -54,11 +51,11 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
                 min_audit_accuracy=min_audit_accuracy if audit is not None else 0.0, seed=seed,
             )  # fmt: skip
         except ValidationError as e:
-            _fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
+            fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
         try:
             metrics = train_rm(pairs, out, cfg, audit_path=audit, overwrite=overwrite, save_every=save_every)
         except (InputError, ModelNotAvailable, FileNotFoundError, FileExistsError, RuntimeError) as e:
-            _fail(e)
+            fail(e)
         typer.echo(format_report(metrics))
         typer.echo(f"checkpoint in {out}/ (metrics.json, reliability.png, selfif_rm.json)")
 
@@ -76,8 +73,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         from selfif.reward.server import ServerLimits, serve
 
         if not (checkpoint / "selfif_rm.json").exists():
-            _fail(FileNotFoundError(f"{checkpoint} is not a reward-model checkpoint (no selfif_rm.json)"))
+            fail(FileNotFoundError(f"{checkpoint} is not a reward-model checkpoint (no selfif_rm.json)"))
         try:
             serve(str(checkpoint), host, port, ServerLimits(max_body_bytes, max_items, batch_window_ms, max_batch_items))
         except ValueError as e:
-            _fail(e)
+            fail(e)

@@ -12,10 +12,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+from selfif.clikit import fail
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
@@ -42,7 +39,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         try:
             cfg = load_config(config, overrides)
         except ConfigError as e:
-            _fail(e)
+            fail(e)
         if dry_run:
             from selfif.rl.launch import format_plan, plan
 
@@ -50,20 +47,20 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
                 p = plan(cfg, curriculum=str(curriculum), out_dir=str(out_dir), config_path=str(config) if config else None,
                          overrides=list(overrides), rm=str(rm) if rm else None, rm_url=rm_url, model=model)
             except (ValueError, FileNotFoundError) as e:
-                _fail(e)
+                fail(e)
             if not curriculum.exists():
                 p["checks"].append(f"note: {curriculum} does not exist yet (make it with `selfif synth`)")
             typer.echo(format_plan(p))
             return
 
         if not curriculum.exists():  # before the slow imports
-            _fail(InputError(curriculum, None, "curriculum file does not exist (make it with `selfif synth`)"))
+            fail(InputError(curriculum, None, "curriculum file does not exist (make it with `selfif synth`)"))
         from selfif.models import ModelNotAvailable
         from selfif.rl.trainer import train_policy
 
         try:
             summary = train_policy(cfg, curriculum, out_dir, model=model, rm_dir=rm, rm_url=rm_url, resume=not no_resume)
         except (InputError, ModelNotAvailable, FileNotFoundError, ValueError) as e:
-            _fail(e)
+            fail(e)
         keys = ("global_step", "reward_first", "reward_final", "reward_mean", "hard_mean", "soft_mean", "time_per_step_s", "final_dir")
         typer.echo(json.dumps({k: summary.get(k) for k in keys}, indent=2))
