@@ -118,3 +118,40 @@ class ConstraintType:
         """Sample kwargs (unless given) and render one instance."""
         kw = self.check_kwargs(kwargs if kwargs is not None else self.sample(rng))
         return ConstraintInstance(id=self.id, kind=self.kind, kwargs=kw, text=self.render(kw, rng))
+
+
+def hard_type(
+    id_: str,
+    verify: Callable[..., bool],
+    templates: tuple[str, ...],
+    sample: Callable[[random.Random], dict[str, Any]],
+    types: Mapping[str, Any] | None = None,
+    validate: Callable[[dict[str, Any]], None] | None = None,
+    graded: Callable[..., float] | None = None,
+    *,
+    required: frozenset[str] | None = None,
+    description: str = "",
+    extra: dict[str, Any] | None = None,
+    format_kwargs: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    ifeval: bool = False,
+) -> ConstraintType:
+    """A hard type whose kwargs are exactly ``types`` (all required unless ``required`` says otherwise);
+    category is the id's prefix and the description defaults to the verifier's first docstring line."""
+    types = dict(types or {})
+    return ConstraintType(
+        id=id_,
+        kind="hard",
+        category=id_.split(":", 1)[0],
+        templates=templates,
+        sample=sample,
+        params=frozenset(types),
+        required=frozenset(types) if required is None else required,
+        verify=verify,
+        graded=graded,
+        format_kwargs=format_kwargs,
+        description=description or (verify.__doc__ or "").strip().split("\n")[0],
+        ifeval=ifeval,
+        kwarg_types=types,
+        validate=validate,
+        extra=extra or {},
+    )

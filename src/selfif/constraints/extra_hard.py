@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from selfif.constraints import text as T
-from selfif.constraints.base import ConstraintError, ConstraintType
+from selfif.constraints.base import ConstraintError, ConstraintType, hard_type
 from selfif.constraints.ifeval import KEYWORDS, RELATIONS
 
 # Common English function words (our own list), for stop-word ratio and repetition limits.
@@ -141,24 +141,13 @@ def _s_copy(rng: random.Random) -> dict[str, Any]:
     return {"n_start": start, "n_end": start + rng.randint(15, 60)}
 
 
-def _hard(id_, verify, templates, sample, types=None, validate=None, graded=None, extra=None) -> ConstraintType:
-    types = types or {}
-    return ConstraintType(
-        id=id_,
-        kind="hard",
-        category=id_.split(":", 1)[0],
-        templates=templates,
-        sample=sample,
-        params=frozenset(types),
-        required=frozenset(types),
-        verify=verify,
-        graded=graded,
-        description=(verify.__doc__ or "").strip().split("\n")[0],
-        kwarg_types=types,
-        validate=validate,
-        extra=extra or {},
-        format_kwargs=lambda kw: {**kw, "mark_name": PUNCTUATION_MARKS.get(kw.get("mark"), kw.get("mark"))},
-    )
+def _mark_name(kw) -> dict[str, Any]:
+    return {**kw, "mark_name": PUNCTUATION_MARKS.get(kw.get("mark"), kw.get("mark"))}
+
+
+def _hard(*args, **kwargs) -> ConstraintType:
+    """A further (non-IFEval) hard type; templates may name a punctuation mark as ``{mark_name}``."""
+    return hard_type(*args, format_kwargs=_mark_name, **kwargs)
 
 
 _nonneg = (lambda v: v >= 0, "must be >= 0")

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from selfif.constraints import text as T
-from selfif.constraints.base import ConstraintError, ConstraintType
+from selfif.constraints.base import ConstraintError, ConstraintType, hard_type
 
 RELATIONS = ("less than", "at least")
 
@@ -497,36 +497,9 @@ def _ordinal(n: int) -> str:
 
 # ---------------------------------------------------------------- the table
 
-def _t(
-    id_: str,
-    verify,
-    templates: tuple[str, ...],
-    sample,
-    types: dict[str, Any] | None = None,
-    validate=None,
-    graded=None,
-    required: frozenset[str] | None = None,
-    description: str = "",
-    extra: dict[str, Any] | None = None,
-) -> ConstraintType:
-    types = types or {}
-    return ConstraintType(
-        id=id_,
-        kind="hard",
-        category=id_.split(":", 1)[0],
-        templates=templates,
-        sample=sample,
-        params=frozenset(types),
-        required=frozenset(types) if required is None else required,
-        verify=verify,
-        graded=graded,
-        format_kwargs=_fmt_keywords,
-        description=description or (verify.__doc__ or "").strip().split("\n")[0],
-        ifeval=True,
-        kwarg_types=types,
-        validate=validate,
-        extra=extra or {},
-    )
+def _t(*args, **kwargs) -> ConstraintType:
+    """An IFEval type: keyword lists are rendered as quoted, comma-separated text."""
+    return hard_type(*args, format_kwargs=_fmt_keywords, ifeval=True, **kwargs)
 
 
 _NO_KW = lambda rng: {}  # noqa: E731 - types without arguments
