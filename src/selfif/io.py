@@ -38,11 +38,11 @@ def _pydantic_reason(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def iter_jsonl(path: str | os.PathLike, model: type[M] | None = None) -> Iterator[Any]:
-    """Yield records of a JSONL file (validated into ``model`` if given).
+def iter_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file of JSON objects.
 
-    Blank lines are skipped. Any undecodable line or invalid record raises :class:`InputError`
-    naming the file and the 1-based line number.
+    An undecodable line or a line that is not a JSON object raises :class:`InputError` naming the
+    file and the 1-based line number.
     """
     path = Path(path)
     if not path.exists():
@@ -55,15 +55,21 @@ def iter_jsonl(path: str | os.PathLike, model: type[M] | None = None) -> Iterato
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(path, lineno, f"not valid JSON ({e.msg} at column {e.colno})") from None
-            if model is None:
-                yield obj
-                continue
             if not isinstance(obj, dict):
                 raise InputError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            try:
-                yield model.model_validate(obj)
-            except ValidationError as e:
-                raise InputError(path, lineno, f"expected a {model.__name__} record: {_pydantic_reason(e)}") from None
+            yield lineno, obj
+
+
+def iter_jsonl(path: str | os.PathLike, model: type[M] | None = None) -> Iterator[Any]:
+    """Yield records of a JSONL file (validated into ``model`` if given); errors name file and line."""
+    for lineno, obj in iter_jsonl_lines(path):
+        if model is None:
+            yield obj
+            continue
+        try:
+            yield model.model_validate(obj)
+        except ValidationError as e:
+            raise InputError(path, lineno, f"expected a {model.__name__} record: {_pydantic_reason(e)}") from None
 
 
 def read_jsonl(path: str | os.PathLike, model: type[M] | None = None) -> list[Any]:

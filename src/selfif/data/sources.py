@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfif.io import InputError
+from selfif.io import InputError, iter_jsonl_lines
 
 log = logging.getLogger(__name__)
 
@@ -161,22 +161,13 @@ def iter_file(path: str | os.PathLike, column: str | None = None, name: str | No
                     raise InputError(path, reader.line_num, f"row has no value for column {col!r}")
                 yield RawSeed(f"{name}-{i:06d}", text, name)
         return
-    with path.open(encoding="utf-8") as f:
-        col = None
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, lineno, f"not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            col = col or _pick_column(list(obj), column, path, lineno)
-            text = obj.get(col)
-            if not isinstance(text, str):
-                raise InputError(path, lineno, f"expected a string in column {col!r}")
-            yield RawSeed(f"{name}-{lineno:06d}", text, name)
+    col = None
+    for lineno, obj in iter_jsonl_lines(path):
+        col = col or _pick_column(list(obj), column, path, lineno)
+        text = obj.get(col)
+        if not isinstance(text, str):
+            raise InputError(path, lineno, f"expected a string in column {col!r}")
+        yield RawSeed(f"{name}-{lineno:06d}", text, name)
 
 
 def iter_hf(dataset_id: str, column: str | None = None, split: str = "train") -> Iterator[RawSeed]:
