@@ -218,18 +218,7 @@ def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_u
     if rm_url and rm_dir:
         raise ValueError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
     url = rm_url or (None if rm_dir else reward_cfg.rm_url)  # an explicit RM beats the config's reward.rm_url
-    rm = None
-    if url:
-        from selfif.reward import RMClient
-
-        rm = RMClient(url)
-    elif rm_dir:
-        from selfif.reward import ConstraintRM
-
-        rm = ConstraintRM.load(rm_dir)
-    return InstructionReward(
-        rm=rm, rm_for_hard=reward_cfg.rm_for_hard, binary=reward_cfg.binary, loose=reward_cfg.loose, graded_hard=reward_cfg.graded_hard
-    )
+    return InstructionReward.from_config(reward_cfg.model_copy(update={"rm_url": url}), rm_dir=None if url else rm_dir)
 
 
 def last_checkpoint(out_dir: str | Path) -> str | None:
