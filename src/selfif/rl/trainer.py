@@ -218,7 +218,7 @@ def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_u
     if rm_url and rm_dir:
         raise ValueError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
     url = rm_url or (None if rm_dir else reward_cfg.rm_url)  # an explicit RM beats the config's reward.rm_url
-    return InstructionReward.from_config(reward_cfg.model_copy(update={"rm_url": url}), rm_dir=None if url else rm_dir)
+    return InstructionReward.from_config(reward_cfg.model_copy(update={"rm_url": url}), rm_dir=rm_dir)  # URL wins there
 
 
 def last_checkpoint(out_dir: str | Path) -> str | None:
