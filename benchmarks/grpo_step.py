@@ -1,13 +1,17 @@
 """Where a GRPO step's time goes: generation vs reward vs policy update, and rollout tokens/s.
 
-Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) on the default packaged
+Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) twice, in fp32 and in the
+default precision of this machine (``train.precision: auto``; bf16 autocast where the CPU has native
+bf16), on the default packaged
 policy for a few steps over a small curriculum of hard IFEval constraints, then reads the timings
 that our trainer logs per step (``timing/generation_s``, ``timing/reward_s``; TRL's ``step_time``
 is the whole step) from ``log_history``. Update = step time - generation - reward (loss,
-backward, optimizer). Every figure printed is measured in this run.
+backward, optimizer). Every figure printed is measured in this run; the last line is
+``speedup X.XXx``: fp32 mean step time / default-precision mean step time (step 1 excluded).
 
     python benchmarks/grpo_step.py                   # 8 completions <= 64 tokens, 3 steps
     python benchmarks/grpo_step.py --threads 1 --steps 4 --completions 16
+    python benchmarks/grpo_step.py --steps 8 --lr 1e-5   # learning check: both reward curves, same seeds
 """
 
 from __future__ import annotations
@@ -48,34 +52,46 @@ def main() -> None:
     ap.add_argument("--num-generations", type=int, default=4, help="GRPO group size")
     ap.add_argument("--max-completion-length", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    ap.add_argument("--lr", type=float, default=1e-6, help="learning rate (1e-5 for a learning check over a few steps)")
     args = ap.parse_args()
 
     import torch
 
+    from selfif.precision import resolve_precision
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    default = resolve_precision("auto", "cuda" if torch.cuda.is_available() else "cpu")
+    print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
+          f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
+          f"<= {args.max_completion_length} new tokens, {args.steps} steps; default precision here: {default}")
+    means = {}
+    for precision in dict.fromkeys(["fp32", default]):  # same seeds, same prompts, one after the other
+        print(f"--- precision {precision}")
+        means[precision] = run(args, precision)
+    print(f"speedup {means['fp32']['total'] / means[default]['total']:.2f}x")
+
+
+def run(args, precision: str) -> dict[str, float]:
     from selfif.config import TrainConfig
     from selfif.reward import InstructionReward
     from selfif.rl.trainer import train_policy
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cfg = TrainConfig(schedule="mixed", max_steps=args.steps, num_generations=args.num_generations,
                       per_device_train_batch_size=args.completions, max_completion_length=args.max_completion_length,
-                      learning_rate=1e-6, save_steps=10**6, report_to=["none"], seed=0)
+                      learning_rate=args.lr, save_steps=10**6, report_to=["none"], seed=0, precision=precision)
     with tempfile.TemporaryDirectory() as tmp:
         cur = Path(tmp) / "curriculum.jsonl"
         write_curriculum(cur)
         t0 = time.perf_counter()
         summary = train_policy(cfg, cur, Path(tmp) / "out", reward=InstructionReward(rm=None), model=args.model, plots=False)
         wall = time.perf_counter() - t0
-
-    print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
-          f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
-          f"<= {args.max_completion_length} new tokens, {args.steps} steps")
     rows = []
     for s in summary["steps"]:
         gen, rew, total = s["generation_s"], s["reward_s"], s["time_s"]
         tokens = s["mean_completion_length"] * args.completions
-        rows.append({"step": s["step"], "total": total, "gen": gen, "reward": rew, "update": total - gen - rew, "tokens": tokens})
+        rows.append({"step": s["step"], "total": total, "gen": gen, "reward": rew, "update": total - gen - rew, "tokens": tokens,
+                     "reward_mean": s.get("reward")})
     print(f"{'step':>4} {'total s':>8} {'gen s':>7} {'reward s':>9} {'update s':>9} {'gen tok':>8} {'tok/s':>7}")
     for r in rows:
         print(f"{r['step']:>4} {r['total']:8.2f} {r['gen']:7.2f} {r['reward']:9.4f} {r['update']:9.2f} "
@@ -85,7 +101,9 @@ def main() -> None:
     print(f"mean over steps {rest[0]['step']}..{rest[-1]['step']}: step {mean['total']:.2f} s = generation {mean['gen']:.2f} s "
           f"({100 * mean['gen'] / mean['total']:.0f}%) + reward {mean['reward']:.4f} s + update {mean['update']:.2f} s "
           f"({100 * mean['update'] / mean['total']:.0f}%); rollout {mean['tokens'] / mean['gen']:.1f} tokens/s")
-    print(f"wall time incl. model load and saving: {wall:.1f} s")
+    print(f"wall time incl. model load and saving: {wall:.1f} s; summary precision: {summary.get('precision')}")
+    print(f"training reward per step ({precision}): {[round(r['reward_mean'], 3) for r in rows if r['reward_mean'] is not None]}")
+    return mean
 
 
 if __name__ == "__main__":

@@ -8,13 +8,20 @@ evaluation. The official checkers run exactly as IFEval's evaluation runs them (
 instruction, ``None`` kwargs dropped, loose stops at the first passing variant), with the offline
 Punkt model and seeded langdetect.
 
-Usage: ``python benchmarks/verifiers.py [--rows N] [--responses FILE] [--repeat R]``
+Usage: ``python benchmarks/verifiers.py [--rows N] [--responses FILE] [--repeat R] [--copies K]``
 Prints instruction checks per second for both, the speed ratio, and the verdict agreement.
+
+Then the whole process, as a user runs it: ``selfif score ifeval`` (every core, all outputs:
+official per-row files, scores, report, plot) against one process running the official checkers
+over the same file and writing the official per-row files, on K copies of the benchmark (each
+copy's prompts made unique) -- startup and imports included. The last line is that ratio,
+``speedup X.XXx``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -23,41 +30,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 IFEVAL = REPO.parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
 FIXTURE = REPO / "tests" / "data" / "constraints_smollm2_responses.jsonl"
+sys.path.insert(0, str(REPO / "tests"))  # the one official-checker shim: tests/oracle.py
+_SHIMS = contextlib.ExitStack()
 
 
 def official_scorer():
-    """The official checkers with the offline shims (Punkt from ``punkt``, seeded langdetect)."""
-    import nltk
-    import punkt
-    from if_verifiable.ifeval import instructions_util as util
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-    from langdetect import DetectorFactory
+    """The official checkers with the offline shims of ``tests/oracle.py`` (langdetect not memoised:
+    the official side is timed cold, as IFEval runs it)."""
+    from oracle import offline_checkers, official_row
 
-    DetectorFactory.seed = 0
-    tok = punkt.tokenizer_for("english")
-    util._get_sentence_tokenizer = lambda: tok
-    nltk.tokenize.sent_tokenize = lambda text, language="english": tok.tokenize(text)
-
-    def variants(r: str) -> list[str]:
-        lines = r.split("\n")
-        base = [r, "\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(), "\n".join(lines[1:-1]).strip()]
-        return base + [b.replace("*", "") for b in base]
-
-    def score(row: dict, response: str) -> list[tuple[bool, bool]]:
-        out = []
-        vs = variants(response)
-        for iid, kw in zip(row["instruction_id_list"], row["kwargs"]):
-            checker = INSTRUCTION_DICT[iid](iid)
-            checker.build_description(**{k: v for k, v in kw.items() if v is not None})
-            args = checker.get_instruction_args()
-            if args and "prompt" in args:
-                checker.build_description(prompt=row["prompt"])
-            strict = bool(response.strip() and checker.check_following(response))
-            loose = any(v.strip() and checker.check_following(v) for v in vs)
-            out.append((strict, loose))
-        return out
-
-    return score
+    _SHIMS.enter_context(offline_checkers(memoise_langdetect=False))  # installed for the rest of this process
+    return official_row
 
 
 def our_scorer():
@@ -82,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=None, help="score only the first N IFEval rows")
     ap.add_argument("--responses", type=Path, default=FIXTURE)
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per scorer, interleaved; the best is reported")
+    ap.add_argument("--copies", type=int, default=26, help="whole-process part: benchmark copies scored (541 rows each; 26 = 14,066 responses, the size issue 9 measured)")
+    ap.add_argument("--official-process", nargs=3, type=Path, metavar=("BENCH", "RESPONSES", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.official_process:
+        return official_process(*args.official_process)
 
     from selfif.io import read_jsonl
 
@@ -113,11 +100,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Documented deviation: keywords:letter_frequency with a non-letter "letter" (IFEval has a few,
     # e.g. "#" and "!"): the official checker verifies a random letter, ours the named character.
-    keep = [
-        not (iid == "keywords:letter_frequency" and not (len(kw.get("letter") or "") == 1 and kw["letter"].isascii() and kw["letter"].isalpha()))
-        for row, _ in pairs
-        for iid, kw in zip(row["instruction_id_list"], row["kwargs"])
-    ]
+    from oracle import undefined_officially
+
+    keep = [not undefined_officially(iid, kw) for row, _ in pairs for iid, kw in zip(row["instruction_id_list"], row["kwargs"])]
     flat_o = [v for r in got_official for v in r]
     flat_u = [v for r in got_ours for v in r]
     excluded = keep.count(False)
@@ -145,7 +130,76 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["repeat"] = args.repeat
     print(json.dumps(result))
+    t_off_proc, t_ours_proc, n_rows = whole_process(rows, [resp for _, resp in pairs], args.copies)
+    print(f"whole process, {n_rows} responses: official checkers {t_off_proc:.1f} s, `selfif score ifeval` {t_ours_proc:.1f} s "
+          f"({default_workers()} cores)")
+    print(f"speedup {t_off_proc / t_ours_proc:.2f}x")
     return 0 if agree_strict == agree_loose == len(flat_o) else 1
+
+
+def default_workers() -> int:
+    from selfif.eval.scoring import default_workers as cores
+
+    return cores()
+
+
+def whole_process(rows: list[dict], responses: list[str], copies: int) -> tuple[float, float, int]:
+    """Wall time of two fresh processes on the same benchmark and responses files (best of two each)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="verifiers-bench-"))
+    bench, resp = tmp / "bench.jsonl", tmp / "responses.jsonl"
+    with bench.open("w") as fb, resp.open("w") as fr:
+        for k in range(copies):
+            for i, (row, text) in enumerate(zip(rows, responses)):
+                prompt = row["prompt"] if k == 0 else f"{row['prompt']} (copy {k})"
+                fb.write(json.dumps({**row, "key": k * 100_000 + row["key"], "prompt": prompt}) + "\n")
+                fr.write(json.dumps({"prompt": prompt, "response": text}) + "\n")
+    selfif = Path(sys.executable).with_name("selfif")
+    cmds = {
+        "official": [sys.executable, __file__, "--official-process", str(bench), str(resp), str(tmp / "official")],
+        "ours": [str(selfif), "score", "ifeval", str(resp), "--benchmark", str(bench), "--out", str(tmp / "ours")],
+    }
+    best = {name: float("inf") for name in cmds}
+    for _ in range(2):
+        for name, cmd in cmds.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    from oracle import undefined_officially
+
+    defined = [not any(undefined_officially(i, kw) for i, kw in zip(r["instruction_id_list"], r["kwargs"])) for r in rows] * copies
+    for loose in ("strict", "loose"):  # same verdicts, row by row, as the in-process check above
+        a = [json.loads(x)["follow_instruction_list"] for x in (tmp / "official" / f"eval_results_{loose}.jsonl").open()]
+        b = [json.loads(x)["follow_instruction_list"] for x in (tmp / "ours" / f"eval_results_{loose}.jsonl").open()]
+        same = sum(x == y for x, y, d in zip(a, b, defined) if d)
+        print(f"whole process {loose}: {same}/{sum(defined)} rows with identical verdicts "
+              f"({len(a) - sum(defined)} rows with the letter_frequency deviation excluded)")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return best["official"], best["ours"], copies * len(rows)
+
+
+def official_process(bench: Path, resp: Path, out: Path) -> int:
+    """What IFEval's evaluation_main does: every row through the official checkers, official files out."""
+    import logging
+
+    logging.disable(logging.ERROR)
+    score = official_scorer()
+    answers = {r["prompt"]: r["response"] for r in map(json.loads, resp.open())}
+    out.mkdir(parents=True, exist_ok=True)
+    files = {m: (out / f"eval_results_{m}.jsonl").open("w") for m in ("strict", "loose")}
+    for row in map(json.loads, bench.open()):
+        verdicts = score(row, answers[row["prompt"]])
+        for m, j in (("strict", 0), ("loose", 1)):
+            follow = [v[j] for v in verdicts]
+            files[m].write(json.dumps({"instruction_id_list": row["instruction_id_list"], "prompt": row["prompt"],
+                                       "response": answers[row["prompt"]], "follow_all_instructions": all(follow),
+                                       "follow_instruction_list": follow}) + "\n")
+    for f in files.values():
+        f.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real packaged policy, loaded once per test session."""
+"""Shared constants and fixtures: repository paths, the IFEval file, the official-checker oracle,
+and the real packaged policy, each loaded once per test session."""
 
 from __future__ import annotations
 
@@ -20,6 +21,61 @@ def ifeval_path() -> Path:
     if not IFEVAL_JSONL.exists():
         pytest.fail(f"benchmark file missing: {IFEVAL_JSONL}")
     return IFEVAL_JSONL
+
+
+@pytest.fixture(scope="session")
+def official_checkers():
+    """The offline shims of ``tests/oracle.py`` installed for the rest of the session."""
+    from oracle import offline_checkers
+
+    with offline_checkers():
+        yield
+
+
+@pytest.fixture(scope="session")
+def oracle(official_checkers):
+    """``(iid, kwargs, prompt, response) -> (strict, loose)`` by the official checker."""
+    from oracle import official_verdict
+
+    return official_verdict
+
+
+@pytest.fixture(scope="session")
+def oracle_eval(official_checkers):
+    """``(BenchmarkRow, response) -> (strict list, loose list)`` by ``if-verifiable``'s own evaluation."""
+    from oracle import official_evaluation
+
+    return official_evaluation
+
+
+@pytest.fixture(scope="session")
+def trained_rm(tmp_path_factory) -> tuple[Path, dict]:
+    """(checkpoint dir, metrics) of the session's tiny reward model, trained on first use."""
+    from reward_helpers import PAIRS, tiny_cfg
+
+    from selfif.reward.train import train_rm
+
+    out = tmp_path_factory.mktemp("rm") / "rm"
+    return out, train_rm(PAIRS, out, tiny_cfg(), progress=False)
+
+
+@pytest.fixture(scope="session")
+def loaded_rm(trained_rm):
+    """The session's tiny reward model, loaded once."""
+    from selfif.reward.model import ConstraintRM
+
+    return ConstraintRM.load(trained_rm[0], device="cpu")
+
+
+@pytest.fixture
+def one_thread():
+    """2 shared cores: one intra-op thread avoids OpenMP spin contention (several times faster here)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DATA = Path(__file__).resolve().parent / "data"
+from conftest import DATA  # noqa: E402 - the one definition of the test-data folder
+
 RESPONSES = DATA / "reward_responses.jsonl"
 PAIRS = DATA / "reward_pairs.jsonl"
 

@@ -1,53 +1,25 @@
-"""Shared pieces of the reward tests: one tiny RM trained once per session, a real uvicorn server.
+"""Shared pieces of the reward tests: the tiny RM's settings and a real uvicorn server.
 
-pytest's fixture sharing across modules would need the root conftest (another area's file), so
-the trained checkpoint is cached here at module level: the first test module that asks trains
-it (real MiniLM backbone, real fixture pairs), later ones reuse it.
+The RM itself is trained once per session by the ``trained_rm`` / ``loaded_rm`` fixtures in
+``conftest.py`` (real MiniLM backbone, real fixture pairs).
 """
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import socket
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
+from conftest import DATA
+
 PAIRS = DATA / "reward_pairs.jsonl"
 
 TINY_CFG = dict(backbone="minilm-l6", epochs=3, batch_size=12, lr=1e-4, max_length=64, val_fraction=0.25, patience=3, seed=0)
-
-_CACHE: dict[str, object] = {}
-
 
 def tiny_cfg(**over):
     from selfif.config import RMConfig
 
     return RMConfig(**(TINY_CFG | over))
-
-
-def trained_rm() -> tuple[Path, dict]:
-    """(checkpoint dir, metrics) of the session's tiny RM."""
-    if "rm" not in _CACHE:
-        from selfif.reward.train import train_rm
-
-        root = Path(tempfile.mkdtemp(prefix="selfif-rm-test-"))
-        atexit.register(shutil.rmtree, root, True)
-        out = root / "rm"
-        metrics = train_rm(PAIRS, out, tiny_cfg(), progress=False)
-        _CACHE["rm"] = (out, metrics)
-    return _CACHE["rm"]  # type: ignore[return-value]
-
-
-def loaded_rm():
-    if "loaded" not in _CACHE:
-        from selfif.reward.model import ConstraintRM
-
-        _CACHE["loaded"] = ConstraintRM.load(trained_rm()[0], device="cpu")
-    return _CACHE["loaded"]
 
 
 def free_port() -> int:
@@ -59,8 +31,8 @@ def free_port() -> int:
 class ServerThread:
     """A real uvicorn server on 127.0.0.1 in a background thread (start/stop, same port)."""
 
-    def __init__(self, rm, port: int, limits=None):
-        self.rm, self.port, self.limits = rm, port, limits
+    def __init__(self, rm, port: int, limits=None, docs: bool = False):
+        self.rm, self.port, self.limits, self.docs = rm, port, limits, docs
         self.server = None
         self.thread = None
 
@@ -73,7 +45,7 @@ class ServerThread:
 
         from selfif.reward.server import create_app
 
-        config = uvicorn.Config(create_app(self.rm, self.limits), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(create_app(self.rm, self.limits, docs=self.docs), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

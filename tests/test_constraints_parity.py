@@ -4,66 +4,19 @@ Compared per (prompt, instruction), strict and loose, on (a) real greedy SmolLM2
 (``tests/data/constraints_smollm2_responses.jsonl``) and (b) hand-written edge cases
 (``tests/data/constraints_adversarial.json``) checked against *every* IFEval row's instructions.
 
-The official checkers are run the way IFEval's evaluation runs them: ``None`` kwargs dropped,
-checker built once, strict = non-blank and passes, loose = any non-blank official variant passes.
-Offline shims (test only): NLTK's Punkt English comes from the ``punkt`` package instead of
-``nltk_data``, and langdetect is seeded (and memoised on the text — its result is a pure function
-of the text once seeded, so this changes nothing but the test's runtime).
+The official checkers and their offline shims are ``tests/oracle.py`` (the ``oracle`` fixture).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import string
-from pathlib import Path
 
 import pytest
+from conftest import DATA
+from oracle import undefined_officially
 
 from selfif.constraints import registry
 from selfif.io import read_jsonl
-
-DATA = Path(__file__).resolve().parent / "data"
-
-LETTERS = set(string.ascii_letters)
-
-
-@pytest.fixture(scope="session")
-def oracle():
-    """``(iid, kwargs, prompt, response) -> (strict, loose)`` with the official checkers."""
-    import langdetect
-    import nltk
-    import punkt
-    from if_verifiable.ifeval import instructions as official
-    from if_verifiable.ifeval import instructions_util as util
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-    from langdetect import DetectorFactory
-
-    DetectorFactory.seed = 0
-    tok = punkt.tokenizer_for("english")
-    mp = pytest.MonkeyPatch()
-    mp.setattr(util, "_get_sentence_tokenizer", lambda: tok)
-    mp.setattr(nltk.tokenize, "sent_tokenize", lambda text, language="english": tok.tokenize(text))
-    cached = functools.lru_cache(maxsize=None)(langdetect.detect)
-    mp.setattr(official.langdetect, "detect", cached)
-
-    def variants(r: str) -> list[str]:
-        lines = r.split("\n")
-        base = [r, "\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(), "\n".join(lines[1:-1]).strip()]
-        return base + [b.replace("*", "") for b in base]
-
-    def run(iid: str, kwargs: dict, prompt: str, response: str) -> tuple[bool, bool]:
-        checker = INSTRUCTION_DICT[iid](iid)
-        checker.build_description(**{k: v for k, v in kwargs.items() if v is not None})
-        args = checker.get_instruction_args()
-        if args and "prompt" in args:
-            checker.build_description(prompt=prompt)
-        strict = bool(response.strip() and checker.check_following(response))
-        loose = any(v.strip() and checker.check_following(v) for v in variants(response))
-        return strict, loose
-
-    yield run
-    mp.undo()
 
 
 @pytest.fixture(scope="session")
@@ -71,17 +24,12 @@ def ifeval_rows(ifeval_path):
     return read_jsonl(ifeval_path)
 
 
-def _documented_deviation(iid: str, kwargs: dict) -> bool:
-    """letter_frequency with a non-ASCII-letter ``letter``: the official checker draws a random letter."""
-    return iid == "keywords:letter_frequency" and not (isinstance(kwargs.get("letter"), str) and len(kwargs["letter"]) == 1 and kwargs["letter"] in LETTERS)
-
-
 def _compare(rows_and_responses, oracle):
     """Compare verdicts on every distinct (instruction, kwargs, response) case (rows share many)."""
     mismatches, checked, seen = [], 0, set()
     for row, response in rows_and_responses:
         for iid, kw in zip(row["instruction_id_list"], row["kwargs"]):
-            if _documented_deviation(iid, kw):
+            if undefined_officially(iid, kw):
                 continue
             case = (iid, json.dumps(kw, sort_keys=True), row["prompt"] if iid == "combination:repeat_prompt" else "", response)
             if case in seen:
@@ -138,8 +86,8 @@ def test_letter_frequency_non_letter_is_counted_deterministically():
     assert registry.verify("keywords:letter_frequency", "Wow! Great! Yes!", kw) is True
     assert registry.verify("keywords:letter_frequency", "Wow! Great.", kw) is False
     assert [registry.verify("keywords:letter_frequency", "a!b!c!", kw) for _ in range(5)] == [True] * 5
-    assert _documented_deviation("keywords:letter_frequency", kw)
-    assert not _documented_deviation("keywords:letter_frequency", {"letter": "q"})
+    assert undefined_officially("keywords:letter_frequency", kw)
+    assert not undefined_officially("keywords:letter_frequency", {"letter": "q"})
 
 
 def test_vectorised_langdetect_is_exact(ifeval_rows):

@@ -101,7 +101,10 @@ def test_samplers_valid_and_every_template_renders(ctype):
         assert isinstance(inst, ConstraintInstance) and inst.id == ctype.id and inst.kind == ctype.kind
         assert ConstraintInstance.model_validate(json.loads(inst.model_dump_json())) == inst
         if ctype.verify is not None:
-            assert isinstance(registry.verify(ctype.id, "A plain answer. It has two sentences.", kw, prompt=PROMPT), bool)
+            assert type(registry.verify(ctype.id, "A plain answer. It has two sentences.", kw, prompt=PROMPT)) is bool
+            # IFEval's rule: a blank response follows no instruction, strict or loose
+            assert registry.verify(ctype.id, "  ", kw, prompt=PROMPT) is False
+            assert registry.verify(ctype.id, "", kw, loose=True, prompt=PROMPT) is False
 
 
 def test_sampling_is_deterministic():

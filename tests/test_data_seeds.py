@@ -14,7 +14,7 @@ from selfif.data.seeds import build_seeds, rank
 from selfif.data.sources import StreamStats, iter_file, iter_json_array, iter_sharegpt, sharegpt_path
 from selfif.io import InputError, read_jsonl
 
-DATA = Path(__file__).parent / "data"
+from conftest import DATA
 
 
 def _conv(i: int, first: str = "human") -> dict:
@@ -142,11 +142,12 @@ def test_build_seeds_counts_every_filter_and_samples_nested(tmp_path, ifeval_pat
     assert len(other) == 3
 
 
-def test_seeds_cli_writes_seeds_and_stats(tmp_path):
+def test_seeds_cli_writes_seeds_and_stats(tmp_path, ifeval_path):
     from selfif.cli import app
 
     out = tmp_path / "run" / "seeds.jsonl"
-    res = CliRunner().invoke(app, ["seeds", "--source", str(DATA / "data_seeds_mixed.jsonl"), "-n", "4", "--out", str(out)])
+    res = CliRunner().invoke(app, ["seeds", "--source", str(DATA / "data_seeds_mixed.jsonl"), "-n", "4", "--out", str(out),
+                                   "--decontaminate", str(ifeval_path)])  # the offline copy of the default google/IFEval
     assert res.exit_code == 0, res.output
     seeds = read_jsonl(out)
     assert len(seeds) == 4 and all(set(s) == {"id", "text", "source"} for s in seeds)
@@ -155,12 +156,12 @@ def test_seeds_cli_writes_seeds_and_stats(tmp_path):
     assert "near_duplicate" in res.output
 
 
-def test_seeds_cli_bad_input_exits_2_with_location(tmp_path):
+def test_seeds_cli_bad_input_exits_2_with_location(tmp_path, ifeval_path):
     from selfif.cli import app
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok row here for testing"}\n[1, 2]\n')
-    res = CliRunner().invoke(app, ["seeds", "--source", str(bad), "--out", str(tmp_path / "s.jsonl")])
+    res = CliRunner().invoke(app, ["seeds", "--source", str(bad), "--out", str(tmp_path / "s.jsonl"), "--decontaminate", str(ifeval_path)])
     assert res.exit_code == 2
     assert f"{bad}:2: expected a JSON object" in res.output
 

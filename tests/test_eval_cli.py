@@ -15,7 +15,7 @@ from selfif.eval.ifeval import PARTIAL, evaluate_ifeval
 from selfif.inference import SamplingParams, TransformersGenerator
 from selfif.io import InputError, read_jsonl
 
-DATA = Path(__file__).resolve().parent / "data"
+from conftest import DATA
 BENCH = DATA / "eval_handwritten_benchmark.jsonl"
 RESP = DATA / "eval_handwritten_responses.jsonl"
 OUTPUTS = ["responses.jsonl", "scores.json", "eval_results_strict.jsonl", "eval_results_loose.jsonl", "report.md", "per_instruction.png"]
@@ -47,7 +47,7 @@ def test_eval_ifeval_cli_rejects_bad_settings_and_sources(tmp_path):
     assert res.exit_code == 2 and "--backend" in res.output and "transformers" in res.output
     # not a file and not reachable as a Hub dataset (tests run with HF_HUB_OFFLINE=1)
     res = runner.invoke(app, ["eval", "ifeval", "--benchmark", "nobody/no-such-ifeval", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "nobody/no-such-ifeval: not a local file" in res.output
+    assert res.exit_code == 2 and "nobody/no-such-ifeval: benchmark not found locally" in res.output
     assert not (tmp_path / "scores.json").exists()
 
 
@@ -77,6 +77,17 @@ def test_eval_ifeval_cli_real_model(tmp_path):
     assert res.exit_code == 2 and "max_new_tokens: 16 (then) vs 32 (now)" in res.output
 
 
+def _fingerprint_as(out: Path, model: str, params: SamplingParams, generator=None) -> None:
+    """Write the fingerprint that a run with these settings records (for hand-seeded partial files)."""
+    from selfif.eval.ifeval import RUN_INFO, _sampling
+    from selfif.inference import generator_identity
+    from selfif.io import atomic_write_json
+    from selfif.resumable import fingerprint
+
+    backend, prec = generator_identity(_sampling(params)[1], generator)
+    atomic_write_json(out / RUN_INFO, fingerprint(model, params, prec, backend))
+
+
 def test_resume_skips_answered_prompts(tmp_path, policy):
     model, tok = policy
     gen = TransformersGenerator("smollm2-135m", model=model, tokenizer=tok)
@@ -84,11 +95,12 @@ def test_resume_skips_answered_prompts(tmp_path, policy):
     out = tmp_path / "run"
     out.mkdir()
     seeded = {bench[0]["prompt"]: "SEEDED ANSWER ONE", bench[2]["prompt"]: "SEEDED ANSWER THREE"}
+    params = SamplingParams(max_new_tokens=8, batch_size=4)
+    _fingerprint_as(out, "smollm2-135m", params, gen)  # a partial file without its fingerprint is refused
     with (out / PARTIAL).open("w") as f:
         for p, r in seeded.items():
             f.write(json.dumps({"prompt": p, "response": r}) + "\n")
         f.write('{"prompt": "torn line from a kill')  # no newline: repaired away on reopen
-    params = SamplingParams(max_new_tokens=8, batch_size=4)
     scores = evaluate_ifeval("smollm2-135m", BENCH, out, limit=3, generation=params, generator=gen, progress=False)
     assert scores["meta"]["resumed"] == 2 and scores["meta"]["generated"] == 1
     final = {r["prompt"]: r["response"] for r in read_jsonl(out / "responses.jsonl")}
@@ -113,8 +125,11 @@ def test_resume_refuses_answers_of_a_retrained_checkpoint(tmp_path):
     out = tmp_path / "eval"
     out.mkdir()
     (out / PARTIAL).write_text("".join(json.dumps({"prompt": r.prompt, "response": f"answer {r.key}"}) + "\n" for r in rows))
+    with pytest.raises(InputError, match="generation.json .* is missing"):  # made by what? refused
+        generate_responses(str(ckpt), rows, out, SamplingParams(max_new_tokens=8))
+    _fingerprint_as(out, str(ckpt), SamplingParams(max_new_tokens=8))
     done, counts = generate_responses(str(ckpt), rows, out, SamplingParams(max_new_tokens=8))
-    assert counts == {"resumed": 2, "generated": 0} and done[rows[1].prompt] == "answer 2"
+    assert (counts["resumed"], counts["generated"]) == (2, 0) and done[rows[1].prompt] == "answer 2"
     (ckpt / "model.safetensors").write_bytes(b"new weights after training")
     with pytest.raises(InputError, match="checkpoint"):
         generate_responses(str(ckpt), rows, out, SamplingParams(max_new_tokens=8))

@@ -3,11 +3,11 @@ and parity of our per-row files and aggregates with the ``if-verifiable`` oracle
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 
 import pytest
+from conftest import DATA
+from oracle import undefined_officially
 
 from selfif.eval.benchmark import load_benchmark
 from selfif.eval.ifeval import read_responses, score_file
@@ -15,7 +15,6 @@ from selfif.eval.report import compare_report, render_report
 from selfif.eval.scoring import judge, score_responses
 from selfif.io import InputError, read_jsonl
 
-DATA = Path(__file__).resolve().parent / "data"
 BENCH = DATA / "eval_handwritten_benchmark.jsonl"
 RESP = DATA / "eval_handwritten_responses.jsonl"
 
@@ -147,46 +146,8 @@ def test_compare_report_deltas(rows):
 # --- parity with the oracle's aggregation -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def oracle_eval():
-    """``if-verifiable``'s per-row evaluation, run offline (test-only shims, no behaviour change):
-    Punkt English from the ``punkt`` package instead of ``nltk_data``, NLTK ``word_tokenize`` built
-    on it, and langdetect seeded as IFEval runs it reproducibly."""
-    import langdetect
-    import nltk
-    import punkt
-    from if_verifiable.common import evaluate_instructions
-    from if_verifiable.ifeval import instructions_util as util
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-    from langdetect import DetectorFactory
-    from nltk.tokenize.destructive import NLTKWordTokenizer
-
-    DetectorFactory.seed = 0
-    sent = punkt.tokenizer_for("english")
-    words = NLTKWordTokenizer()
-    mp = pytest.MonkeyPatch()
-    mp.setattr(util, "_get_sentence_tokenizer", lambda: sent)
-    mp.setattr(nltk, "word_tokenize", lambda text, *a, **k: [t for s in sent.tokenize(text) for t in words.tokenize(s)])
-    mp.setattr(langdetect, "detect", functools.lru_cache(maxsize=None)(langdetect.detect))
-
-    def run(row, response):
-        results, _ = evaluate_instructions(response, row.instruction_id_list, row.kwargs, row.prompt, INSTRUCTION_DICT)
-        if not results:  # the oracle returns no verdicts for a blank response; IFEval: all not followed
-            return [False] * len(row.instruction_id_list), [False] * len(row.instruction_id_list)
-        return [r.strict_pass for r in results], [r.loose_pass for r in results]
-
-    yield run
-    mp.undo()
-
-
 def _undefined_officially(row) -> bool:
-    """IFEval rows where the official checker has no defined verdict: ``letter_frequency`` with a
-    non-letter (IFEval keys 1122 and 1129) makes it test a *random* letter.
-    Our registry documents counting the named character instead (selfif.constraints.ifeval)."""
-    return any(
-        iid == "keywords:letter_frequency" and not (len(kw.get("letter", "")) == 1 and kw["letter"].isascii() and kw["letter"].isalpha())
-        for iid, kw in zip(row.instruction_id_list, row.kwargs)
-    )
+    return any(undefined_officially(iid, kw) for iid, kw in zip(row.instruction_id_list, row.kwargs))
 
 
 def _parity_set(ifeval_path):

@@ -12,7 +12,7 @@ from selfif.config import ConfigError, load_config
 from selfif.io import InputError, JsonlAppender, atomic_write_json, read_jsonl, write_jsonl
 from selfif.models import ALIASES, ModelNotAvailable, PackagedModel, resolve
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 class Row(BaseModel):

@@ -17,7 +17,7 @@ from selfif.labeling.pairs import build_pairs
 
 NC = ConstraintInstance(id="punctuation:no_comma", kind="hard", kwargs={}, text="Do not use any commas.")
 Q = ConstraintInstance(id="startend:quotation", kind="hard", kwargs={}, text="Wrap your whole reply in double quotes.")
-SOFT = ConstraintInstance(id="soft:tone", kind="soft", kwargs={}, text="Use a cheerful tone.")
+SOFT = ConstraintInstance(id="soft:tone_and_emotion", kind="soft", kwargs={}, text="Use a cheerful tone.")
 
 # seed A: chain (no_comma, quotation, soft); seed B: chain (quotation, no_comma)
 CHAINS = {"A": [NC, Q, SOFT], "B": [Q, NC]}
@@ -95,7 +95,7 @@ def test_audit_numbers():
     assert (o["n_pos"], o["pos_precision"], o["neg_precision"], o["accuracy"]) == (4, 0.75, 0.75, 0.75)
     assert rep["per_level"]["1"]["pos_precision"] == 1.0 and rep["per_level"]["1"]["neg_precision"] == 0.5
     assert rep["per_level"]["2"]["pos_precision"] == 0.5 and rep["per_level"]["2"]["neg_precision"] == 1.0
-    assert rep["n_soft_constraints"] == 1 and "soft:tone" not in rep["per_type"]
+    assert rep["n_soft_constraints"] == 1 and "soft:tone_and_emotion" not in rep["per_type"]
     assert rep["flagged"] == [] and not nc["near_chance"]
     strict = audit(rows, _responses(rows), near_chance=0.8)
     assert strict["flagged"] == ["punctuation:no_comma", "startend:quotation"]

@@ -77,14 +77,15 @@ def test_resume_with_other_settings_is_refused(tmp_path, curriculum, generator):
     assert run.reused == 2 and run.generated == 4 and run.complete
 
 
-def test_whole_stage_writes_pairs_and_audit(tmp_path, curriculum, generator):
-    from selfif.labeling.cli import run_label
+def test_whole_stage_writes_pairs_and_audit(tmp_path, curriculum, generator, caplog):
+    from selfif.labeling.stage import run_label
 
     out = tmp_path / "run"
-    echoed: list[str] = []
     one_batch = GEN.model_copy(update={"batch_size": 6, "max_new_tokens": 3})
-    summary = run_label(curriculum, out, "smollm2-135m", one_batch, "verifier", do_audit=True, audit_only=False,
-                        generator=generator, echo=echoed.append)
+    with caplog.at_level("INFO", logger="selfif.labeling.stage"):
+        summary = run_label(curriculum, out, "smollm2-135m", one_batch, "verifier", do_audit=True, audit_only=False,
+                            generator=generator)
+    echoed = [r.getMessage() for r in caplog.records]
     pairs = read_jsonl(out / "pairs.jsonl")
     n_constraints = sum(len(r["constraints"]) for r in read_jsonl(curriculum) if r["level"] == 2)
     assert summary["complete"] and summary["pairs"] == len(pairs) == 2 * n_constraints

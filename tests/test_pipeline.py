@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
 from selfif.config import load_config
-from selfif.pipeline import Stage, run_pipeline
+from selfif.pipeline import StageFailed, run_pipeline
+from selfif.stages import Stage
 
 
 def _stages(calls: list[str], fail_in: str | None = None):
@@ -65,14 +67,81 @@ def test_interrupted_stage_resumes_but_stale_work_is_removed(tmp_path):
     assert not (tmp_path / "b.work").exists()
 
 
+def test_failed_stage_is_recorded_failed_with_its_message(tmp_path):
+    from selfif.io import InputError
+
+    def broken(cfg, run_dir):
+        raise InputError(run_dir / "x.jsonl", 3, "expected a JSON object")
+
+    stages = [Stage("a", ("seeds",), (), ("a.txt",), broken)]
+    cfg = load_config(None, [f"run_dir={tmp_path}"])
+    with pytest.raises(StageFailed) as info:
+        run_pipeline(cfg, stages)
+    assert isinstance(info.value.error, InputError)
+    rec = json.loads((tmp_path / "manifest.json").read_text())["stages"]["a"]
+    assert rec["status"] == "failed"
+    assert rec["error"] == f"InputError: {tmp_path / 'x.jsonl'}:3: expected a JSON object"
+
+
+def _bad_seeds_preset(tmp_path, ifeval_path) -> tuple[Path, Path]:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a fine first row for testing"}\n[1, 2]\n')
+    preset = tmp_path / "p.yaml"
+    preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "seeds": {"source": str(bad)},
+                                      "eval": {"benchmark": str(ifeval_path)}}))
+    return bad, preset
+
+
+@pytest.mark.parametrize("how", ["positional", "--config"])
+def test_run_stage_input_error_is_one_line_exit_2_and_marked_failed(tmp_path, ifeval_path, how):
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    bad, preset = _bad_seeds_preset(tmp_path, ifeval_path)
+    args = ["run", str(preset)] if how == "positional" else ["run", "--config", str(preset)]
+    res = CliRunner().invoke(app, args)
+    verb = CliRunner().invoke(app, ["seeds", "--source", str(bad), "--decontaminate", str(ifeval_path),
+                                    "--out", str(tmp_path / "verb" / "seeds.jsonl")])
+    assert res.exit_code == verb.exit_code == 2, res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+    error_lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert error_lines == [f"error: {bad}:2: expected a JSON object, got list"] == \
+        [ln for ln in verb.output.splitlines() if ln.startswith("error:")]
+    rec = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["seeds"]
+    assert rec["status"] == "failed" and f"{bad}:2" in rec["error"]
+
+
+def test_run_rejects_a_file_that_is_not_a_manifest_without_touching_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    (tmp_path / "manifest.json").write_text("[not a manifest")
+    res = CliRunner().invoke(app, ["run", "--run-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "not a selfif manifest" in res.output
+    assert (tmp_path / "manifest.json").read_text() == "[not a manifest"
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_run_rejects_an_unknown_forced_stage_before_running_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    res = CliRunner().invoke(app, ["run", "--run-dir", str(tmp_path / "r"), "--force", "trian"])
+    assert res.exit_code == 2 and "--force trian: no such stage" in res.output and "train-rm" in res.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_every_shipped_preset_validates():
-    for path in sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")):
+    for path in sorted(REPO.glob("configs/*.yaml")):
         cfg = load_config(path)
         assert cfg.run_dir and cfg.model, path
 
 
 @pytest.mark.slow
-def test_whole_pipeline_tiny(tmp_path):
+def test_whole_pipeline_tiny(tmp_path, ifeval_path):
     """seeds -> synth -> label -> train-rm -> eval -> train -> eval -> report on the real model (minutes)."""
     from typer.testing import CliRunner
 
@@ -92,11 +161,14 @@ def test_whole_pipeline_tiny(tmp_path):
         "rm": {"epochs": 1, "batch_size": 4, "max_length": 64},
         "train": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
                   "max_completion_length": 8, "save_steps": 1, "report_to": []},
-        "eval": {"limit": 2, "generation": {"max_new_tokens": 8, "batch_size": 2, "temperature": 0.0}},
+        "eval": {"benchmark": str(ifeval_path), "limit": 2,
+                 "generation": {"max_new_tokens": 8, "batch_size": 2, "temperature": 0.0}},
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(app, ["run", str(tmp_path / "tiny.yaml")])
     assert res.exit_code == 0, res.output
+    # the last line: every before/after delta with its paired bootstrap interval (selfif.eval.bootstrap)
+    assert res.stdout.rstrip().splitlines()[-1].startswith("IFEval after vs before, 2 prompts, 95 % paired bootstrap: prompt strict")
     report = (tmp_path / "run" / "report.md").read_text()
     for heading in ("IFEval before and after", "Pseudo-label audit", "Reward model", "GRPO training", "Stage wall-clock"):
         assert heading in report

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 
 import pytest
-from reward_helpers import ServerThread, free_port, loaded_rm
+from reward_helpers import ServerThread, free_port
 
 from selfif.constraints import registry
 from selfif.reward.client import RMClient
@@ -38,8 +38,8 @@ def test_hard_only_reward_is_the_mean_of_verifier_verdicts():
     assert reward([NO_COMMA, LOWER], PLAIN).total == 1.0
 
 
-def test_soft_components_are_rm_probabilities_and_binary_thresholds_them():
-    rm = loaded_rm()
+def test_soft_components_are_rm_probabilities_and_binary_thresholds_them(loaded_rm):
+    rm = loaded_rm
     resp = "Ahoy! The sea is calm today"
     p_tone, p_role = rm.score([(resp, TONE["text"]), (resp, ROLE["text"])])
     res = InstructionReward(rm=rm)([NO_COMMA, TONE, ROLE], resp)
@@ -49,8 +49,8 @@ def test_soft_components_are_rm_probabilities_and_binary_thresholds_them():
     assert binary.components == [float(p_tone >= 0.5), float(p_role >= 0.5)]
 
 
-def test_rm_for_hard_scores_hard_constraints_with_the_rm():
-    rm = loaded_rm()
+def test_rm_for_hard_scores_hard_constraints_with_the_rm(loaded_rm):
+    rm = loaded_rm
     resp = "hello there, my friend"
     p = rm.score([(resp, NO_COMMA["text"])])[0]
     res = InstructionReward(rm=rm, rm_for_hard=True)([NO_COMMA], resp)
@@ -70,14 +70,14 @@ def test_loose_and_graded_hard_scores():
     assert InstructionReward()([WORDS], "one two three four five six seven").components == [0.0]
 
 
-def test_empty_response_scores_zero_everywhere():
+def test_empty_response_scores_zero_everywhere(loaded_rm):
     for resp in ("", "   \n "):
-        res = InstructionReward(rm=loaded_rm())([LOWER, TONE], resp)
+        res = InstructionReward(rm=loaded_rm)([LOWER, TONE], resp)
         assert res.components == [0.0, 0.0] and res.total == 0.0
 
 
-def test_bad_rows_raise_value_errors_at_validation_time():
-    reward = InstructionReward(rm=loaded_rm())
+def test_bad_rows_raise_value_errors_at_validation_time(loaded_rm):
+    reward = InstructionReward(rm=loaded_rm)
     with pytest.raises(ValueError, match="unknown constraint id 'nope:nothing'"):
         reward.validate([{"id": "nope:nothing", "kind": "hard", "kwargs": {}, "text": ""}])
     with pytest.raises(ValueError, match="malformed"):
@@ -104,7 +104,7 @@ def _call_like_grpo_trainer(reward_func, inputs, prompts, completions):
     return out, logged
 
 
-def test_trl_adapter_with_string_and_conversational_completions():
+def test_trl_adapter_with_string_and_conversational_completions(loaded_rm):
     from datasets import Dataset
 
     # A real datasets round trip: kwargs structs get every key any row uses, filled with None.
@@ -114,7 +114,7 @@ def test_trl_adapter_with_string_and_conversational_completions():
     ])  # fmt: skip
     assert ds[0]["constraints"][0]["kwargs"] == {"num_words": None, "relation": None}
     inputs = [ds[0], ds[1]]
-    reward = InstructionReward(rm=loaded_rm())
+    reward = InstructionReward(rm=loaded_rm)
     fn = make_trl_reward(reward)
     assert fn.__name__ == "selfif_instruction_reward"
     texts = ["hi there friend", "one, two, three, four, five, six"]
@@ -153,11 +153,11 @@ def test_verl_compute_score_reads_ground_truth_or_extra_info(monkeypatch):
     assert compute_score("selfif", resp, {"constraints": [NO_COMMA]}) == 1.0
 
 
-def test_reward_through_rm_client_equals_in_process():
-    srv = ServerThread(loaded_rm(), free_port()).start()
+def test_reward_through_rm_client_equals_in_process(loaded_rm):
+    srv = ServerThread(loaded_rm, free_port()).start()
     try:
         resp = "Ahoy, matey! what a sunny day"
-        local = InstructionReward(rm=loaded_rm())
+        local = InstructionReward(rm=loaded_rm)
         with RMClient(srv.url, retries=2) as client:
             remote = InstructionReward(rm=client)
             rows = [([TONE, NO_COMMA], resp, None), ([ROLE, LOWER], "arr", "Say arr.")]

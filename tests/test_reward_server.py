@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from reward_helpers import PAIRS, ServerThread, free_port, loaded_rm
+from reward_helpers import PAIRS, ServerThread, free_port
 
 from selfif.reward.client import RMClient, RMClientError
 from selfif.reward.data import load_pairs
@@ -18,8 +18,8 @@ LIMITS = ServerLimits(max_body_bytes=64 * 1024, max_items=16, batch_window_ms=15
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = ServerThread(loaded_rm(), free_port(), LIMITS).start()
+def server(loaded_rm):
+    srv = ServerThread(loaded_rm, free_port(), LIMITS).start()
     yield srv
     srv.stop()
 
@@ -29,10 +29,10 @@ def _items(n: int, offset: int = 0):
     return [(p.response, p.constraint.text, p.instruction) for p in pairs[offset : offset + n]]
 
 
-def test_concurrent_clients_get_in_process_scores_in_few_batches(server):
+def test_concurrent_clients_get_in_process_scores_in_few_batches(server, loaded_rm):
     n_clients = 6
     chunks = [_items(4, 4 * k) for k in range(n_clients)]
-    expected = [loaded_rm().score(c) for c in chunks]
+    expected = [loaded_rm.score(c) for c in chunks]
     before = httpx.get(server.url + "/health").json()["batches"]
     results: list = [None] * n_clients
     barrier = threading.Barrier(n_clients)
@@ -53,11 +53,11 @@ def test_concurrent_clients_get_in_process_scores_in_few_batches(server):
     assert 1 <= batches < n_clients  # concurrent requests shared forward passes
 
 
-def test_client_splits_long_lists_at_the_server_limit(server):
+def test_client_splits_long_lists_at_the_server_limit(server, loaded_rm):
     items = _items(40)
     with RMClient(server.url, retries=0) as client:
         assert client.max_items == 16
-        assert client.score(items) == pytest.approx(loaded_rm().score(items), abs=1e-4)
+        assert client.score(items) == pytest.approx(loaded_rm.score(items), abs=1e-4)
 
 
 def test_oversize_body_is_rejected_with_413_before_parsing(server):
@@ -90,21 +90,21 @@ def test_malformed_json_and_missing_field_are_422_with_a_reason(server):
     assert r.status_code == 422 and "extra" in r.json()["detail"]
 
 
-def test_client_retries_through_a_server_restart():
+def test_client_retries_through_a_server_restart(loaded_rm):
     port = free_port()
-    first = ServerThread(loaded_rm(), port, LIMITS).start()
+    first = ServerThread(loaded_rm, port, LIMITS).start()
     items = _items(3)
     with RMClient(first.url, retries=10, backoff=0.05, max_backoff=0.4, max_items=16) as client:
-        assert client.score(items) == pytest.approx(loaded_rm().score(items), abs=1e-4)
+        assert client.score(items) == pytest.approx(loaded_rm.score(items), abs=1e-4)
         first.stop()
         restarted: list = []
-        timer = threading.Timer(0.6, lambda: restarted.append(ServerThread(loaded_rm(), port, LIMITS).start()))
+        timer = threading.Timer(0.6, lambda: restarted.append(ServerThread(loaded_rm, port, LIMITS).start()))
         timer.start()
         t0 = time.time()
         got = client.score(items)  # connection refused at first, then backoff until the new server answers
         timer.join()
         assert time.time() - t0 >= 0.5
-        assert got == pytest.approx(loaded_rm().score(items), abs=1e-4)
+        assert got == pytest.approx(loaded_rm.score(items), abs=1e-4)
         restarted[0].stop()
 
 

@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from reward_helpers import PAIRS, loaded_rm, tiny_cfg, trained_rm
+from reward_helpers import PAIRS, tiny_cfg
 
 from selfif.io import InputError
 from selfif.reward import template
@@ -49,8 +49,8 @@ def test_bad_pairs_line_is_located(tmp_path):
         train_rm(f, tmp_path / "rm", tiny_cfg(), progress=False)
 
 
-def test_training_reduces_loss_and_writes_a_complete_checkpoint():
-    out, metrics = trained_rm()
+def test_training_reduces_loss_and_writes_a_complete_checkpoint(trained_rm):
+    out, metrics = trained_rm
     first, last = metrics["epoch_train_loss"][0], metrics["epoch_train_loss"][-1]
     assert last < first, metrics["epoch_train_loss"]
     for name in ("model.safetensors", "selfif_rm.json", "metrics.json", "reliability.png", "val_predictions.jsonl"):
@@ -66,15 +66,15 @@ def test_training_reduces_loss_and_writes_a_complete_checkpoint():
     assert not (out.parent / f".{out.name}.work").exists()
 
 
-def test_checkpoint_round_trips_to_identical_scores():
-    out, _ = trained_rm()
+def test_checkpoint_round_trips_to_identical_scores(trained_rm, loaded_rm):
+    out, _ = trained_rm
     rows = [json.loads(line) for line in (out / "val_predictions.jsonl").read_text().splitlines()]
     by_id = {p.pair_id: p for p in load_pairs(PAIRS)}
     items = [(by_id[r["pair_id"]].response, by_id[r["pair_id"]].constraint.text) for r in rows]
     scores = ConstraintRM.load(out, device="cpu").score(items, batch_size=3)
     assert scores == pytest.approx([r["prob"] for r in rows], abs=1e-5)
     # order of the input is kept although batches are length-sorted
-    rev = loaded_rm().score(items[::-1], batch_size=4)
+    rev = loaded_rm.score(items[::-1], batch_size=4)
     assert rev[::-1] == pytest.approx(scores, abs=1e-5)
 
 

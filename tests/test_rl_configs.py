@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -12,7 +11,7 @@ from typer.testing import CliRunner
 from selfif.cli import app
 from selfif.config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 ACCELERATE = sorted((REPO / "configs" / "accelerate").glob("*.yaml"))
 DEEPSPEED = sorted((REPO / "configs" / "deepspeed").glob("*.json"))
@@ -58,15 +57,15 @@ def test_deepspeed_configs(path):
 
 def test_dry_run_prints_accelerate_command():
     r = CliRunner().invoke(app, ["train", "--config", "configs/qwen2.5-7b-8gpu.yaml", "--curriculum", "runs/x/curriculum.jsonl",
-                                 "--out-dir", "runs/x/policy", "--rm", "runs/x/rm", "--dry-run"])
+                                 "--out", "runs/x/policy", "--rm", "runs/x/rm", "--dry-run"])
     assert r.exit_code == 0, r.output
     assert "96 prompts × 5 completions = 480" in r.output
     assert ("accelerate launch --config_file configs/accelerate/zero3-8gpu.yaml -m selfif.cli train --curriculum "
-            "runs/x/curriculum.jsonl --out-dir runs/x/policy --config configs/qwen2.5-7b-8gpu.yaml --rm runs/x/rm") in r.output
+            "runs/x/curriculum.jsonl --out runs/x/policy --config configs/qwen2.5-7b-8gpu.yaml --rm runs/x/rm") in r.output
 
 
 def test_dry_run_server_mode_prints_vllm_serve_and_multinode_launch():
-    r = CliRunner().invoke(app, ["train", "--config", "configs/qwen2.5-1.5b-8gpu.yaml", "--curriculum", "c.jsonl", "--out-dir", "o",
+    r = CliRunner().invoke(app, ["train", "--config", "configs/qwen2.5-1.5b-8gpu.yaml", "--curriculum", "c.jsonl", "--out", "o",
                                  "--set", "train.vllm_mode=server", "--set", "train.vllm_server_host=10.0.0.3",
                                  "--set", "train.accelerate_config=configs/accelerate/zero3-multinode.yaml", "--dry-run"])
     assert r.exit_code == 0, r.output
@@ -76,18 +75,31 @@ def test_dry_run_server_mode_prints_vllm_serve_and_multinode_launch():
 
 
 def test_dry_run_single_process_and_bad_batch():
-    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out-dir", "o", "--dry-run"])
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--dry-run"])
     assert r.exit_code == 0, r.output
-    assert "selfif train --curriculum c.jsonl --out-dir o" in r.output
-    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out-dir", "o", "--dry-run", "--set", "train.num_generations=3"])
+    assert "selfif train --curriculum c.jsonl --out o" in r.output
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--dry-run", "--set", "train.num_generations=3"])
     assert r.exit_code == 2 and "not a multiple of num_generations (3)" in r.output
 
 
 def test_train_bad_config_key_exits_2():
-    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out-dir", "o", "--set", "train.lr=1"])
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--set", "train.lr=1"])
     assert r.exit_code == 2 and "train.lr" in r.output
 
 
+def test_grpo_args_typo_is_a_config_error_naming_the_key():
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--dry-run",
+                                 "--set", "train.grpo_args={loss_type: dr_grpo, los_type: x}"])
+    assert r.exit_code == 2, r.output
+    assert "train.grpo_args" in r.output and "los_type" in r.output and "loss_type" not in r.output.split("los_type")[0]
+
+
+def test_out_dir_is_a_deprecated_alias_of_out():
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out-dir", "o", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "--out-dir is deprecated" in r.output and "selfif train --curriculum c.jsonl --out o" in r.output
+
+
 def test_train_missing_curriculum_exits_2(tmp_path):
-    r = CliRunner().invoke(app, ["train", "--curriculum", str(tmp_path / "none.jsonl"), "--out-dir", str(tmp_path / "o")])
+    r = CliRunner().invoke(app, ["train", "--curriculum", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "does not exist" in r.output

@@ -36,17 +36,6 @@ def write_curriculum(path: Path, levels: int = 2) -> Path:
     return path
 
 
-@pytest.fixture
-def one_thread():
-    """2 shared cores: one intra-op thread avoids OpenMP spin contention (several times faster here)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_config(max_steps: int) -> TrainConfig:
     return TrainConfig(
         schedule="ordered", level_steps=1, max_steps=max_steps, learning_rate=1e-4, weight_decay=0.0,

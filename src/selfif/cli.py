@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -43,6 +45,42 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 for _mod in STAGE_MODULES:
     importlib.import_module(_mod).register(app, eval_app, score_app)
+
+
+def _bounds(field) -> str:
+    """``>= 1, <= 10`` from a pydantic field's annotated-types metadata."""
+    ops = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return ", ".join(f"{sym} {getattr(m, k)}" for m in field.metadata for k, sym in ops.items() if hasattr(m, k))
+
+
+def explain(model, indent: str = "", with_help: bool = True) -> list[str]:
+    """The config as YAML, each key followed by its description and bounds as a comment."""
+    import yaml
+    from pydantic import BaseModel
+
+    lines = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        note = " ".join(x for x in (field.description or "", f"[{_bounds(field)}]" if _bounds(field) else "") if x)
+        comment = f"  # {note}" if with_help and note else ""
+        if isinstance(value, BaseModel):
+            lines += [f"{indent}{name}:{comment}", *explain(value, indent + "  ", with_help)]
+        else:
+            dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+            lines.append(f"{indent}{name}: {dumped}{comment}")
+    return lines
+
+
+@app.command("config")
+def config_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (default: the built-in defaults)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a value: section.key=value (repeatable)."),
+    explain_: bool = typer.Option(False, "--explain", help="Add each field's description and bounds as a comment."),
+) -> None:
+    """Print the resolved configuration (preset + overrides) as YAML; --explain documents every field."""
+    from selfif.clikit import load_preset
+
+    typer.echo("\n".join(explain(load_preset(config, set_), with_help=explain_)))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -2,7 +2,8 @@
 
 A preset (``configs/*.yaml``) holds one section per stage. Every section model forbids unknown
 keys, so a typo fails loudly with the key's path instead of silently using a default. CLI flags
-override values with dotted ``key=value`` pairs (``--set train.lr=1e-5``), parsed as YAML scalars.
+override values with dotted ``key=value`` pairs (``--set train.learning_rate=1e-5``), parsed as YAML
+scalars. Every field carries its description and bounds: ``selfif config --explain`` prints them.
 """
 
 from __future__ import annotations
@@ -13,133 +14,233 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEFAULT_BENCHMARK = "../shared/benchmarks/ifeval_input_data.jsonl"
+# The public dataset id; a local copy of the official input_data.jsonl works offline (eval.benchmark=FILE).
+DEFAULT_BENCHMARK = "google/IFEval"
 
 
 class Section(BaseModel):
+    """A config section: unknown keys are errors, so a typo names itself instead of using a default."""
+
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
 class GenerationConfig(Section):
     """Decoding settings shared by labelling and evaluation."""
 
-    backend: Literal["auto", "transformers", "vllm"] = "auto"
-    max_new_tokens: int = Field(256, ge=1)
-    batch_size: int = Field(8, ge=1)
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    seed: int = 0
+    backend: Literal["auto", "transformers", "ctranslate2", "vllm"] = Field(
+        "auto", description="generation engine; auto = vLLM when installed and a GPU is present, else transformers "
+        "(the reference); ctranslate2 (CPU, fp32, same greedy text) measured slower here (benchmarks/generation.py)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto = bf16 where the CPU has native bf16 matmul (or on CUDA), else fp32; bf16 loads "
+        "the policy in bf16 (transformers, vllm); ctranslate2 always computes in fp32. The resolved value is recorded")
+    max_new_tokens: int = Field(256, ge=1, description="longest response, in new tokens")
+    batch_size: int = Field(8, ge=1, description="prompts generated together (transformers backend)")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature; 0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    seed: int = Field(0, description="sampling seed")
 
 
 class SeedsConfig(Section):
-    source: str = "sharegpt"  # "sharegpt" | JSONL/CSV path | Hugging Face dataset id
-    column: str | None = None  # prompt column for JSONL/CSV/HF sources
-    n: int = Field(3000, ge=1)
-    min_chars: int = 20
-    max_chars: int = 300
-    decontaminate: list[str] = Field(default_factory=lambda: [DEFAULT_BENCHMARK])
-    ngram: int = 8
-    contamination_threshold: float = 0.5
-    dedup_threshold: float = 0.7
-    seed: int = 0
+    """Seed instructions: source, filters, decontamination, sample size."""
+
+    source: str = Field("sharegpt", description="sharegpt (packaged, offline) | JSONL/CSV/JSON path | Hugging Face dataset id")
+    column: str | None = Field(None, description="prompt column for JSONL/CSV/HF sources (None: first of prompt/text/instruction)")
+    n: int = Field(3000, ge=1, description="seeds to keep (a nested, seeded sample of the survivors)")
+    min_chars: int = Field(20, ge=0, description="shortest seed kept, in characters")
+    max_chars: int = Field(300, ge=1, description="longest seed kept, in characters")
+    decontaminate: list[str] | None = Field(
+        None, description="benchmarks (JSONL files or HF dataset ids) whose prompts must not leak into the seeds; "
+        "None: the evaluation benchmark (eval.benchmark), which the pipeline always adds anyway")
+    ngram: int = Field(8, ge=1, description="word n-gram size of the contamination check")
+    contamination_threshold: float = Field(
+        0.5, gt=0, le=1, description="drop a seed when this share of its n-grams occurs in one benchmark prompt")
+    dedup_threshold: float = Field(0.7, gt=0, le=1, description="drop near-duplicates at this word 3-gram Jaccard similarity")
+    seed: int = Field(0, description="sampling seed (the kept set is nested across n)")
 
 
 class SynthConfig(Section):
-    levels: int = Field(5, ge=1, le=10)
-    hard_ratio: float = Field(0.4, ge=0, le=1)
-    hard_types: list[str] | None = None  # restrict to these ids (None = all)
-    soft_types: list[str] | None = None
-    seed: int = 0
+    """Instruction synthesis: constraint chains and the curriculum levels."""
+
+    levels: int = Field(5, ge=1, le=10, description="constraints per chain: levels L1..L<levels> (L0 = the bare seed)")
+    hard_ratio: float = Field(0.4, ge=0, le=1, description="probability that a constraint is hard (code-verifiable)")
+    hard_types: list[str] | None = Field(None, description="restrict hard constraints to these type ids (None: all)")
+    soft_types: list[str] | None = Field(None, description="restrict soft constraints to these type ids (None: all)")
+    seed: int = Field(0, description="sampling seed")
 
 
 class LabelConfig(Section):
-    model: str | None = None  # None: the pipeline's policy
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    hard_labels: Literal["contrast", "verifier"] = "contrast"
+    """Pseudo-labelling: the policy answers each level; contrasts between levels become pairs."""
+
+    model: str | None = Field(None, description="model that answers the curriculum (None: the pipeline's policy)")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig, description="decoding of the responses")
+    hard_labels: Literal["contrast", "verifier"] = Field(
+        "contrast", description="labels of hard constraints: contrast (the paper: L_k answer positive, L_k-1 negative) "
+        "or verifier (the checker's verdict)")
+    repair_positives: bool = Field(
+        False, description="also add, per hard constraint, the L_k-1 response repaired by code for it as a positive "
+        "(source: repair in pairs.jsonl; docs/constraints.md)")
 
 
 class RMConfig(Section):
-    backbone: str = "minilm-l6"
-    include_instruction: bool = False
-    max_length: int = 384
-    lr: float = 5e-5
-    epochs: int = 3
-    batch_size: int = 16
-    val_fraction: float = 0.2
-    patience: int = 2
-    min_audit_accuracy: float = 0.0  # drop pair types whose pseudo-label audit is below this
-    seed: int = 0
+    """The constraint-wise binary reward model (bounds are the ones `selfif train-rm` enforces)."""
+
+    backbone: str = Field("minilm-l6", description="encoder: minilm-l6 | smollm2-135m | HF id | directory")
+    include_instruction: bool = Field(False, description="also show the instruction to the RM (the paper does not)")
+    max_length: int = Field(384, ge=16, description="tokens of (constraint, response) seen by the RM; longer is cut")
+    lr: float = Field(5e-5, gt=0, description="AdamW learning rate")
+    epochs: int = Field(3, ge=1, description="passes over the training pairs (early stopping may end sooner)")
+    batch_size: int = Field(16, ge=1, description="pairs per update")
+    val_fraction: float = Field(0.2, ge=0, le=0.9, description="share of seeds held out for validation (split by seed)")
+    patience: int = Field(2, ge=1, description="early stopping: epochs without val-loss improvement")
+    min_audit_accuracy: float = Field(
+        0.0, ge=0, le=1, description="with an audit.json: drop pair types whose pseudo-label accuracy is below this "
+        "(0 = keep all; `selfif train-rm` uses the same default)")
+    seed: int = Field(0, description="split and shuffling seed")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul (or on CUDA), else fp32; "
+        "weights and optimizer state stay fp32")
 
 
 class RewardConfig(Section):
-    rm_for_hard: bool = False
-    binary: bool = False
-    loose: bool = False
-    graded_hard: bool = False
-    rm_url: str | None = None  # score soft constraints through a running `selfif serve-rm`
+    """How a response is rewarded: verifier for hard constraints, RM probability for soft ones."""
+
+    rm_for_hard: bool = Field(False, description="score hard constraints with the RM too, not the verifier (ablation)")
+    binary: bool = Field(False, description="round RM probabilities to 0/1 at 0.5")
+    loose: bool = Field(False, description="verify hard constraints in IFEval's loose mode")
+    graded_hard: bool = Field(False, description="partial credit for hard types that define a graded score")
+    rm_url: str | None = Field(None, description="score soft constraints through a running `selfif serve-rm` at this URL")
+
+
+class WarmstartConfig(Section):
+    """Repair-then-supervise warm-start before GRPO (selfif.rl.warmstart): the policy answers
+    curriculum prompts, code repairs the answers (``registry.repair_chain``), and the policy is
+    fine-tuned on the repaired answers (rejection sampling where code repairs instead of discarding)."""
+
+    enabled: bool = Field(False, description="run the warm-start before GRPO")
+    n_prompts: int = Field(384, ge=1, description="curriculum rows (levels >= 1, with a repairable hard constraint) the policy answers")
+    samples_per_prompt: int = Field(1, ge=1, description="answers sampled per prompt")
+    epochs: int = Field(2, ge=1, description="passes over the repaired answers")
+    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
+    batch_size: int = Field(8, ge=1, description="repaired answers per optimizer update")
+    max_new_tokens: int = Field(160, ge=1, description="answer length cap; answers cut by it are dropped")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature of the answers (0 = greedy)")
+    seed: int = Field(0, description="sampling and shuffling seed")
 
 
 class TrainConfig(Section):
-    model: str | None = None
-    schedule: Literal["ordered", "mixed", "adaptive"] = "ordered"
-    level_steps: int = 10  # ordered: steps per level before advancing
-    advance_threshold: float | None = None  # ordered: advance early when level mean reward passes this
-    max_steps: int = 20
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.01
-    num_generations: int = 8
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_prompt_length: int = 512
-    max_completion_length: int = 96
-    temperature: float = 1.0
-    beta: float = 0.0
-    save_steps: int = 5
-    logging_steps: int = 1
-    use_vllm: bool = False
-    vllm_mode: Literal["colocate", "server"] = "colocate"
-    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
-    bf16: bool = False
-    seed: int = 0
+    """GRPO with TRL: named fields map onto ``trl.GRPOConfig``; ``grpo_args`` passes any other field."""
+
+    model: str | None = Field(None, description="policy to train (None: the pipeline's model)")
+    schedule: Literal["ordered", "mixed", "adaptive"] = Field(
+        "ordered", description="curriculum: ordered (L1, L2, ... in stages), mixed (all levels), adaptive (weight p(1-p))")
+    level_steps: int = Field(10, ge=1, description="ordered: rollout rounds per level before advancing")
+    advance_threshold: float | None = Field(
+        None, ge=0, le=1, description="ordered: advance early once the level's mean reward passes this (None: never)")
+    max_steps: int = Field(20, ge=1, description="GRPO optimizer steps")
+    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate (the paper: 1e-6, constant)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    num_generations: int = Field(8, ge=2, description="completions per prompt (the GRPO group size)")
+    per_device_train_batch_size: int = Field(8, ge=1, description="completions per device per micro-batch (TRL counts completions)")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    max_prompt_length: int = Field(512, ge=1, description="prompt tokens kept (left-truncated)")
+    max_completion_length: int = Field(96, ge=1, description="longest completion, in tokens")
+    temperature: float = Field(1.0, gt=0, description="rollout sampling temperature")
+    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 loads no reference model (the paper)")
+    save_steps: int = Field(5, ge=1, description="write a resumable checkpoint every N steps")
+    logging_steps: int = Field(1, ge=1, description="log metrics every N steps")
+    use_vllm: bool = Field(False, description="generate rollouts with vLLM (GPU)")
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="vLLM inside the training process, or a separate `trl vllm-serve`")
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"], description="logging integrations; missing packages are skipped with a warning")
+    bf16: bool = Field(False, description="bf16 mixed precision in the trainer (GPUs); precision=bf16 implies it")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul, else fp32 (on CUDA: train.bf16 "
+        "decides, as before); weights and optimizer state stay fp32 either way")
+    seed: int = Field(0, description="trainer and curriculum seed")
     # --- added by the RL stage (selfif.rl) ---
-    adaptive_epsilon: float = Field(0.05, gt=0)  # adaptive: weight = p(1-p) + epsilon
-    top_p: float = Field(1.0, gt=0, le=1)
-    lr_scheduler_type: str = "constant"  # paper: fixed lr, no warmup
-    warmup_steps: int = Field(0, ge=0)
-    max_grad_norm: float = 1.0
-    num_iterations: int = Field(1, ge=1)  # GRPO updates per generation batch
-    steps_per_generation: int | None = None  # None: = gradient_accumulation_steps (TRL default)
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    gradient_checkpointing: bool = False  # True saves GPU memory on big models; slower on CPU
-    save_total_limit: int | None = 2
-    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)
-    vllm_tensor_parallel_size: int = Field(1, ge=1)
-    vllm_server_host: str = "127.0.0.1"
-    vllm_server_port: int = 8000
-    grpo_args: dict[str, Any] = Field(default_factory=dict)  # any other trl.GRPOConfig field, passed through
-    accelerate_config: str | None = None  # multi-GPU launch config (`selfif train --dry-run` prints the command)
+    adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")
+    top_p: float = Field(1.0, gt=0, le=1, description="rollout nucleus sampling mass")
+    lr_scheduler_type: str = Field("constant", description="transformers scheduler name (the paper: constant, no warmup)")
+    warmup_steps: int = Field(0, ge=0, description="learning-rate warmup steps")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    num_iterations: int = Field(1, ge=1, description="GRPO updates per generation batch")
+    steps_per_generation: int | None = Field(
+        None, ge=1, description="optimizer steps per rollout round (None: gradient_accumulation_steps, TRL's default)")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="advantage normalisation: by the group's std, the batch's, or none")
+    gradient_checkpointing: bool = Field(False, description="saves GPU memory on big models; slower on CPU")
+    save_total_limit: int | None = Field(2, ge=1, description="checkpoints kept (None: all)")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="colocated vLLM: share of GPU memory it takes")
+    vllm_tensor_parallel_size: int = Field(1, ge=1, description="colocated vLLM: tensor-parallel GPUs")
+    vllm_server_host: str = Field("127.0.0.1", description="server mode: host of `trl vllm-serve`")
+    vllm_server_port: int = Field(8000, ge=1, le=65535, description="server mode: port of `trl vllm-serve`")
+    grpo_args: dict[str, Any] = Field(
+        default_factory=dict, description="any trl.GRPOConfig field, passed through and winning over the named "
+        "ones (names checked against trl.GRPOConfig when the config loads)")
+    accelerate_config: str | None = Field(
+        None, description="multi-GPU launch config (`selfif train --dry-run` prints the command)")
+    # --- guided exploration (issue 12; selfif.rl.guidance, selfif.rl.warmstart, selfif.rl.truncation) ---
+    guidance: Literal["none", "repair"] = Field(
+        "none", description="repair: in a group where no completion satisfies a repairable hard constraint, replace "
+        "completions with code-repaired ones (guided GRPO)")
+    guidance_per_group: int = Field(1, ge=1, description="at most this many completions per triggered group are replaced")
+    guidance_decay_steps: int | None = Field(
+        None, ge=1, description="steps over which the guided share falls linearly to 0 (None: no decay)")
+    guidance_max_advantage: float | None = Field(
+        1.0, gt=0, description="clip a guided completion's advantage to this (bounds the push of an off-policy "
+        "sample; None: no clip)")
+    truncated_fails_end_constraints: bool = Field(
+        False, description="a completion cut by max_completion_length scores 0 on end-dependent constraints "
+        "(selfif.rl.truncation)")
+    warmstart: WarmstartConfig = Field(default_factory=WarmstartConfig, description="supervised warm-start on repaired answers")
+
+    @field_validator("grpo_args")
+    @classmethod
+    def _known_grpo_args(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """A typo in a pass-through key fails at load time, not after the model has loaded."""
+        if v:
+            from dataclasses import fields
+
+            from trl import GRPOConfig  # only when there is something to check: trl is a slow import
+
+            known = {f.name for f in fields(GRPOConfig)}
+            unknown = sorted(set(v) - known)
+            if unknown:
+                raise ValueError(f"not trl.GRPOConfig fields: {', '.join(unknown)}")
+        return v
 
 
 class EvalConfig(Section):
-    benchmark: str = DEFAULT_BENCHMARK
-    limit: int | None = None
+    """IFEval evaluation before and after training."""
+
+    benchmark: str = Field(
+        DEFAULT_BENCHMARK, description="IFEval: a Hugging Face dataset id, or a local official input_data.jsonl (offline)")
+    limit: int | None = Field(None, ge=1, description="evaluate the first N prompts only (None: all)")
+    instruction_types: list[str] = Field(
+        default_factory=list, description="keep only benchmark rows asking for one of these instruction ids, before "
+        "`limit` (empty: all rows); for a run that teaches a few formats and is evaluated on the prompts that ask for them")
     generation: GenerationConfig = Field(
-        default_factory=lambda: GenerationConfig(temperature=0.0, max_new_tokens=512, batch_size=16)
+        default_factory=lambda: GenerationConfig(temperature=0.0, max_new_tokens=512, batch_size=16, precision="fp32"),
+        description="decoding (greedy, 512 new tokens: the usual IFEval setting); fp32, because bf16 autocast changed "
+        "half of the greedy answers in benchmarks/generation.py, so scores would move by more than noise",
     )
 
 
 class PipelineConfig(Section):
-    run_dir: str = "runs/demo"
-    model: str = "smollm2-135m"
-    seeds: SeedsConfig = Field(default_factory=SeedsConfig)
-    synth: SynthConfig = Field(default_factory=SynthConfig)
-    label: LabelConfig = Field(default_factory=LabelConfig)
-    rm: RMConfig = Field(default_factory=RMConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    """A whole preset (``configs/*.yaml``): the policy, the run directory, one section per stage."""
+
+    run_dir: str = Field("runs/demo", description="where every stage writes (layout: selfif.layout)")
+    model: str = Field("smollm2-135m", description="the policy: alias, local directory or Hugging Face id")
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig, description="selfif seeds")
+    synth: SynthConfig = Field(default_factory=SynthConfig, description="selfif synth")
+    label: LabelConfig = Field(default_factory=LabelConfig, description="selfif label")
+    rm: RMConfig = Field(default_factory=RMConfig, description="selfif train-rm")
+    reward: RewardConfig = Field(default_factory=RewardConfig, description="the GRPO reward (selfif train)")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="selfif train (GRPO)")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="selfif eval ifeval (before and after training)")
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of some sections (for the pipeline manifest: rerun a stage only if it changed)."""
@@ -148,7 +249,7 @@ class PipelineConfig(Section):
 
 
 class ConfigError(ValueError):
-    pass
+    """A preset or override that does not validate; the message names the key."""
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -174,10 +275,18 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"{p}: config file does not exist")
+        from selfif.io import InputError, read_text
+
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(read_text(p, max_bytes=1 << 20))  # presets are a few kB; YAML parsing is slow
+        except InputError as e:  # not UTF-8 (file:line), a directory, over the size limit
+            raise ConfigError(str(e)) from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or str(e).splitlines()[0]})") from None
+        if data is None:  # an empty (e.g. truncated) preset must not silently mean "all defaults"
+            raise ConfigError(f"{p}: config file is empty")
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping at top level")
     apply_overrides(data, overrides or [])

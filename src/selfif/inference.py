@@ -5,9 +5,14 @@
 ``(indices, texts)`` batch by batch (so callers can append results and resume).
 
 Backends:
-- ``transformers`` (default; CPU or GPU): length-sorted batches, left padding, chat template.
+- ``transformers`` (the reference; CPU or GPU): length-sorted batches, left padding, chat template;
+  ``precision`` bf16 = the model loaded in bf16 (nothing is trained here, so no fp32 master copy is
+  needed; on CPU it was faster than bf16 autocast in ``benchmarks/generation.py``), or autocast
+  around a caller's fp32 model.
+- ``ctranslate2`` (CPU, opt-in): the checkpoint converted and run by CTranslate2's C++ engine in
+  fp32 (``benchmarks/generation.py`` measures it against the rest).
 - ``vllm`` (offline batch engine) when vLLM is installed and a CUDA GPU is present.
-``auto`` picks vLLM when both hold, else transformers.
+``auto`` picks vLLM when it is usable, else :data:`CPU_DEFAULT_BACKEND`.
 
 Prompts are *user messages*; the chat template is applied here, in one place
 (:func:`selfif.models.chat_prompt`).
@@ -22,7 +27,9 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from selfif.batches import collect, length_order
 from selfif.models import chat_prompt, load_policy, resolve
+from selfif.precision import autocast, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +49,30 @@ class SamplingParams:
         return self.temperature <= 0
 
 
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TransformersGenerator:
     """Batched generation with ``model.generate``; deterministic per (seed, batch)."""
 
     name = "transformers"
 
-    def __init__(self, model_name: str, device: str | None = None, model=None, tokenizer=None):
+    def __init__(self, model_name: str, device: str | None = None, model=None, tokenizer=None, precision: str = "auto",
+                 generate_kwargs: dict | None = None):
+        import torch
+
+        device = device or (str(next(model.parameters()).device) if model is not None else _device())
+        self.precision = resolve_precision(precision, device)
         if model is None:
-            model, tokenizer = load_policy(model_name, device=device)
+            dtype = "bfloat16" if self.precision == "bf16" else "float32"
+            model, tokenizer = load_policy(model_name, device=device, dtype=dtype)
+        # a caller's fp32 model (e.g. the pipeline's) at bf16: autocast, its weights untouched
+        self._autocast = "bf16" if self.precision == "bf16" and next(model.parameters()).dtype != torch.bfloat16 else "fp32"
         self.model, self.tokenizer = model, tokenizer
+        self.generate_kwargs = dict(generate_kwargs or {})  # e.g. cache_implementation="static" (benchmarks)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -61,9 +83,7 @@ class TransformersGenerator:
         import torch
 
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
-        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        # Longest first: similar lengths share a batch (less padding) and OOM shows up early.
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        order = length_order(self.tokenizer, texts)
         bs = max(1, params.batch_size)
         bar = tqdm(total=len(texts), desc=desc, unit="resp", disable=not progress)
         device = next(self.model.parameters()).device
@@ -73,13 +93,13 @@ class TransformersGenerator:
                 enc = self.tokenizer(
                     [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
                 ).to(device)
-                kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+                kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, **self.generate_kwargs)
                 if params.greedy:
                     kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
                 else:
                     kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
                     torch.manual_seed(params.seed * 1_000_003 + b)
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast(self._autocast, str(device)):
                     out = self.model.generate(**enc, **kwargs)
                 gen = out[:, enc["input_ids"].shape[1] :]
                 outs = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
@@ -89,11 +109,7 @@ class TransformersGenerator:
             bar.close()
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate") -> list[str]:
-        result: list[str] = [""] * len(prompts)
-        for idx, outs in self.iter_generate(prompts, params, progress, desc):
-            for i, o in zip(idx, outs):
-                result[i] = o
-        return result
+        return collect(self, prompts, params, progress, desc)
 
 
 class VLLMGenerator:
@@ -101,9 +117,11 @@ class VLLMGenerator:
 
     name = "vllm"
 
-    def __init__(self, model_name: str, **engine_kwargs):
+    def __init__(self, model_name: str, precision: str = "auto", **engine_kwargs):
         from vllm import LLM  # noqa: PLC0415 - optional dependency
 
+        self.precision = resolve_precision(precision, "cuda")
+        engine_kwargs.setdefault("dtype", "bfloat16" if self.precision == "bf16" else "float32")
         self.llm = LLM(model=resolve(model_name), **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -124,6 +142,12 @@ class VLLMGenerator:
         return next(iter(self.iter_generate(prompts, params, progress, desc)))[1] if prompts else []
 
 
+CPU_DEFAULT_BACKEND = "transformers"
+"""What ``auto`` means on a CPU-only machine. ``benchmarks/generation.py`` measured CTranslate2 fp32
+(same greedy text) at 0.6-0.7x of HF ``generate`` fp32 for this 135M model on 2 cores, and its int8
+mode changes the text, so HF ``generate`` stays the default; precision (bf16) is the lever."""
+
+
 def vllm_usable() -> bool:
     if importlib.util.find_spec("vllm") is None:
         return False
@@ -132,14 +156,54 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
+def resolve_backend(backend: str) -> str:
+    """The concrete backend ``auto`` stands for on this machine (others are returned as given)."""
+    if backend != "auto":
+        return backend
+    if vllm_usable():
+        return "vllm"
+    return CPU_DEFAULT_BACKEND if _device() == "cpu" else "transformers"
+
+
 def make_generator(model_name: str, backend: str = "auto", **kwargs):
-    """Build the generation backend: ``auto`` | ``transformers`` | ``vllm``."""
-    if backend == "auto":
-        backend = "vllm" if vllm_usable() else "transformers"
+    """Build the generation backend: ``auto`` | ``transformers`` | ``ctranslate2`` | ``vllm``."""
+    backend = resolve_backend(backend)
     if backend == "vllm":
         if not vllm_usable():
             raise RuntimeError("backend 'vllm' needs the vllm package and a CUDA GPU (pip install vllm)")
         return VLLMGenerator(model_name, **kwargs)
     if backend == "transformers":
         return TransformersGenerator(model_name, **kwargs)
-    raise ValueError(f"unknown generation backend {backend!r}; expected auto, transformers or vllm")
+    if backend == "ctranslate2":
+        from selfif.ct2 import CTranslate2Generator
+
+        return CTranslate2Generator(model_name, **kwargs)
+    raise ValueError(f"unknown generation backend {backend!r}; expected auto, transformers, ctranslate2 or vllm")
+
+
+def sampling_params(g) -> SamplingParams:
+    """SamplingParams from a :class:`selfif.config.GenerationConfig`."""
+    return SamplingParams(g.max_new_tokens, g.temperature, g.top_p, g.seed, g.batch_size)
+
+
+def generator_identity(generation, generator=None, precision: str | None = None) -> tuple[str, str]:
+    """(backend, resolved precision) that responses will be made with, known before loading:
+    a given generator's own, else the config's (``precision`` overrides ``generation.precision``)."""
+    if generator is not None:
+        return getattr(generator, "name", type(generator).__name__), getattr(generator, "precision", "fp32")
+    backend = resolve_backend(generation.backend)
+    prec = precision or generation.precision
+    if backend == "vllm":
+        return backend, resolve_precision(prec, "cuda")
+    if backend == "ctranslate2":
+        from selfif.ct2 import ct2_precision
+
+        return backend, ct2_precision(prec)
+    return backend, resolve_precision(prec, _device())
+
+
+def load_for(model: str, backend: str, precision: str, generator=None):
+    """A loader for :func:`selfif.resumable.generate_resumable` (returns ``generator`` if given)."""
+    if generator is not None:
+        return lambda: generator
+    return lambda: make_generator(model, backend=backend, precision=precision)

@@ -100,15 +100,27 @@ def materialise_gguf(gguf_path: Path, out_dir: Path) -> Path:
         str(gguf_path.parent), gguf_file=gguf_path.name, dtype="float32"
     )
     _strip_quantizer(model)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         (tmp / "SELFIF_SOURCE").write_text(str(gguf_path) + "\n")
+
+    return build_dir(out_dir, fill, "config.json")
+
+
+def build_dir(out_dir: Path, fill, marker: str) -> Path:
+    """Create a cache directory whole: ``fill(tmp)`` writes into a temp dir that is renamed into
+    place, so a crash never leaves a half-written model; ``marker`` is the file that proves a
+    finished directory (a concurrent builder may have won the rename)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
+    try:
+        fill(tmp)
         try:
             tmp.rename(out_dir)
         except OSError:  # someone else finished first
-            if not (out_dir / "config.json").exists():
+            if not (out_dir / marker).exists():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
@@ -140,7 +152,12 @@ def resolve(name: str) -> str:
         return str(p)
     if name.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model directory {name} does not exist")
-    return name  # a Hugging Face hub id
+    from selfif.hub import check_model
+
+    try:
+        return check_model(name, sorted(ALIASES))  # a Hugging Face hub id, if the hub or its cache has it
+    except LookupError as e:
+        raise ModelNotAvailable(str(e)) from None
 
 
 def load_tokenizer(name: str):

@@ -15,28 +15,18 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
-from selfif.config import ConfigError, PipelineConfig, load_config
-from selfif.io import atomic_write_json
+from selfif.config import PipelineConfig
+from selfif.io import InputError, atomic_write_json
+from selfif.layout import MANIFEST, REPORT, RUN_CONFIG
+from selfif.stages import Stage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    sections: tuple[str, ...]  # config sections (or top-level keys) the stage's output depends on
-    upstream: tuple[str, ...]
-    outputs: tuple[str, ...]  # paths relative to run_dir that must exist after the stage
-    run: Callable[[PipelineConfig, Path], dict[str, Any]]
-    clean: tuple[str, ...] = ()  # resumable work dirs, removed when the stage's config changed
-    always: bool = False  # cheap stages (the report) rerun every time
 
 
 @dataclass
@@ -46,9 +36,16 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
-        if path.exists():
-            return cls(path, json.loads(path.read_text()).get("stages", {}))
-        return cls(path)
+        """Read ``manifest.json``; a file that is not a manifest is rejected, never overwritten."""
+        if not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(path, None, f"not a selfif manifest (invalid JSON: {e}); move it away to start a new run") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+            raise InputError(path, None, "not a selfif manifest (expected {\"stages\": {...}}); move it away to start a new run")
+        return cls(path, data.get("stages", {}))
 
     def save(self) -> None:
         atomic_write_json(self.path, {"stages": self.stages})
@@ -63,8 +60,8 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
     """Run ``stages`` in order, skipping up-to-date ones; returns the manifest."""
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json"))
-    manifest = Manifest.load(run_dir / "manifest.json")
+    manifest = Manifest.load(run_dir / MANIFEST)
+    atomic_write_json(run_dir / RUN_CONFIG, cfg.model_dump(mode="json"))
     hashes: dict[str, str] = {}
     force = set(force or [])
     for stage in stages:
@@ -87,10 +84,20 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
         manifest.save()
         log.info("stage %-10s running", stage.name)
         t0 = time.time()
-        summary = stage.run(cfg, run_dir) or {}
-        missing = [o for o in stage.outputs if not (run_dir / o).exists()]
-        if missing:
-            raise RuntimeError(f"stage {stage.name} finished without writing {missing}")
+        try:
+            summary = stage.run(cfg, run_dir) or {}
+            missing = [o for o in stage.outputs if not (run_dir / o).exists()]
+            if missing:
+                raise RuntimeError(f"stage {stage.name} finished without writing {missing}")
+        except Exception as e:
+            # Recorded so the manifest never claims a dead stage is still running. The hash is
+            # kept: a rerun with the same config resumes the stage from its own partial files.
+            manifest.stages[stage.name] = {
+                "hash": h, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                "seconds": round(time.time() - t0, 1), "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            manifest.save()
+            raise StageFailed(stage.name, e) from e
         manifest.stages[stage.name] = {
             "hash": h,
             "status": "done",
@@ -103,29 +110,54 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
     return manifest
 
 
+class StageFailed(RuntimeError):
+    """A stage raised; ``manifest.json`` already records it as ``failed`` with the message."""
+
+    def __init__(self, stage: str, error: Exception):
+        super().__init__(f"stage {stage} failed: {error}")
+        self.stage, self.error = stage, error
+
+
 def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
-        config: Path = typer.Argument(..., help="Pipeline preset (YAML), e.g. configs/demo-cpu.yaml."),
-        benchmark: str | None = typer.Option(None, help="IFEval benchmark JSONL (overrides eval.benchmark)."),
-        run_dir: str | None = typer.Option(None, help="Output directory (overrides run_dir)."),
+        config_arg: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="Pipeline preset (YAML), e.g. configs/demo-cpu.yaml (same as --config)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Pipeline preset (YAML)."),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="IFEval benchmark: JSONL file or HF dataset id (overrides eval.benchmark)."),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Output directory (overrides run_dir)."),
         set_: list[str] = typer.Option([], "--set", help="Override a config value: section.key=value (repeatable)."),
-        force: list[str] = typer.Option([], help="Rerun this stage even if up to date (repeatable)."),
+        force: list[str] = typer.Option([], "--force", help="Rerun this stage even if up to date (repeatable)."),
     ) -> None:
-        """Run the whole pipeline; rerunning resumes and skips up-to-date stages."""
+        """Run the whole pipeline; rerunning resumes and skips up-to-date stages.
+
+        A stage that fails on bad input ends the run with the stage verb's one-line error (exit 2)
+        and is marked ``failed`` in manifest.json; rerun to resume it.
+        """
+        from selfif.clikit import fail, load_preset, user_errors
         from selfif.stages import pipeline_stages
 
+        if config_arg is not None and config is not None and config_arg != config:
+            fail(ValueError(f"two configs given ({config_arg} and --config {config}); give one"))
         overrides = list(set_)
         if benchmark:
             overrides.append(f"eval.benchmark={benchmark}")
         if run_dir:
             overrides.append(f"run_dir={run_dir}")
+        cfg = load_preset(config or config_arg, overrides)
+        known = {s.name for s in pipeline_stages()}
+        if unknown := sorted(set(force) - known):
+            fail(ValueError(f"--force {', '.join(unknown)}: no such stage (stages: {', '.join(sorted(known))})"))
         try:
-            cfg = load_config(config, overrides)
-        except ConfigError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        manifest = run_pipeline(cfg, pipeline_stages(), force=force)
-        typer.echo(f"report: {Path(cfg.run_dir) / 'report.md'}")
+            manifest = run_pipeline(cfg, pipeline_stages(), force=force)
+        except StageFailed as e:
+            if isinstance(e.error, user_errors()):
+                fail(e.error)
+            raise
+        except user_errors() as e:  # a rejected manifest, before any stage ran
+            fail(e)
+        typer.echo(f"report: {Path(cfg.run_dir) / REPORT}")
         total = sum(s.get("seconds", 0) for s in manifest.stages.values())
         typer.echo(f"stages recorded: {len(manifest.stages)}, total stage time {total:.0f} s")
+        from selfif.report import delta_line
+
+        typer.echo(delta_line(Path(cfg.run_dir)))  # last: each delta with its 95 % interval

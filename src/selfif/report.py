@@ -13,7 +13,10 @@ from typing import Any
 
 from selfif.config import PipelineConfig
 from selfif.io import atomic_write_text
-from selfif.stages import EVAL_AFTER, EVAL_BEFORE, LABEL_DIR, POLICY_DIR, RM_DIR
+from selfif.layout import (
+    AUDIT, BEFORE_AFTER_PNG, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, LABEL_DIR, MANIFEST, PLOTS_DIR, POLICY_DIR, REPORT, RM_DIR,
+    RM_METRICS, RM_RELIABILITY, RUN_CONFIG, SCORES, SEEDS, TRAIN_SUMMARY, stats_path,
+)
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -80,22 +83,49 @@ def _audit_section(audit: dict | None) -> str:
             f"verifier truth.\n\n" + _table(head, rows))
 
 
+def run_comparison(run: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(before/after deltas with paired bootstrap intervals, None) or (None, why not).
+
+    Recomputed from the two evaluation directories: it is deterministic, so it equals
+    ``eval-after/scores.json``'s ``comparison`` unless ``eval-before`` was rerun since.
+    """
+    from selfif.eval.bootstrap import compare_dirs
+    from selfif.io import InputError
+
+    try:
+        return compare_dirs(run / EVAL_BEFORE, run / EVAL_AFTER), None
+    except InputError as e:  # missing per-row files, or not the same prompts (ComparisonError)
+        return None, str(e)
+
+
+def delta_line(run: Path) -> str:
+    """The last line ``selfif run`` prints: each IFEval delta with its interval, and whether any excludes zero."""
+    from selfif.eval.report import delta_summary
+
+    comparison, why = run_comparison(Path(run))
+    return delta_summary(comparison) if comparison else f"IFEval before/after: no comparison ({why})"
+
+
 def write_report(cfg: PipelineConfig, run: Path) -> Path:
     run = Path(run)
-    manifest = _load(run / "manifest.json") or {"stages": {}}
-    before, after = _load(run / EVAL_BEFORE / "scores.json"), _load(run / EVAL_AFTER / "scores.json")
+    manifest = _load(run / MANIFEST) or {"stages": {}}
+    before, after = _load(run / EVAL_BEFORE / SCORES), _load(run / EVAL_AFTER / SCORES)
     parts = [f"# selfif run report: `{cfg.model}`", "",
-             f"Run directory `{run}`, written {time.strftime('%Y-%m-%d %H:%M:%S')}. Config: `config.json`.", ""]
+             f"Run directory `{run}`, written {time.strftime('%Y-%m-%d %H:%M:%S')}. Config: `{RUN_CONFIG}`.", ""]
 
     parts += ["## IFEval before and after", ""]
     if before and after:
         from selfif.eval.report import compare_report
 
         n = before.get("n_prompts")
-        parts += [f"{n} prompts, decoding {json.dumps(before.get('meta', {}).get('generation', {}))}.", "",
-                  compare_report(before, after), ""]
-        if plot_before_after(before, after, run / "ifeval_before_after.png"):
-            parts += ["![per-type before/after](ifeval_before_after.png)", ""]
+        comparison, why = run_comparison(run)
+        types = (after.get("meta") or {}).get("instruction_types")
+        scope = f" (only the IFEval prompts asking for {', '.join(f'`{t}`' for t in types)})" if types else ""
+        parts += [f"{n} prompts{scope}, decoding {json.dumps(before.get('meta', {}).get('generation', {}))}.", "",
+                  *([] if comparison else [f"_No intervals: {why}_", ""]),
+                  compare_report(before, after, comparison=comparison), ""]
+        if plot_before_after(before, after, run / BEFORE_AFTER_PNG):
+            parts += [f"![per-type before/after]({BEFORE_AFTER_PNG})", ""]
     else:
         parts += ["_evaluation missing (stage not run yet)_", ""]
 
@@ -104,28 +134,28 @@ def write_report(cfg: PipelineConfig, run: Path) -> Path:
             if name != "report"]
     parts += [_table(["stage", "status", "seconds"], rows), ""]
 
-    seeds = _load(run / "seeds.stats.json")
+    seeds = _load(stats_path(run / SEEDS))
     if seeds:
         from selfif.data.seeds import format_stats
 
         parts += ["## Seeds", "", "```", format_stats(seeds), "```", ""]
-    synth = _load(run / "curriculum.stats.json")
+    synth = _load(stats_path(run / CURRICULUM))
     if synth:
         from selfif.data.synth import format_stats as synth_stats
 
         parts += ["## Curriculum (ours vs the paper)", "", "```", synth_stats(synth), "```", ""]
 
-    parts += ["## Pseudo-label audit", "", _audit_section(_load(run / LABEL_DIR / "audit.json")), ""]
+    parts += ["## Pseudo-label audit", "", _audit_section(_load(run / LABEL_DIR / AUDIT)), ""]
 
-    rm = _load(run / RM_DIR / "metrics.json")
+    rm = _load(run / RM_DIR / RM_METRICS)
     if rm:
         from selfif.reward.train import format_report
 
         parts += ["## Reward model", "", "```", format_report(rm), "```", ""]
-        if (run / RM_DIR / "reliability.png").exists():
-            parts += [f"![reliability]({RM_DIR}/reliability.png)", ""]
+        if (run / RM_DIR / RM_RELIABILITY).exists():
+            parts += [f"![reliability]({RM_DIR}/{RM_RELIABILITY})", ""]
 
-    summary = _load(run / POLICY_DIR / "train_summary.json")
+    summary = _load(run / POLICY_DIR / TRAIN_SUMMARY)
     if summary:
         keep = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         parts += ["## GRPO training", "", _table(["key", "value"], [[k, _f(v)] for k, v in keep.items()]), ""]
@@ -133,6 +163,6 @@ def write_report(cfg: PipelineConfig, run: Path) -> Path:
         if per_level:
             parts += [_table(["level", "mean reward", "final reward"],
                              [[lv, _f(s.get("mean")), _f(s.get("final"))] for lv, s in per_level.items()]), ""]
-        for png in sorted((run / POLICY_DIR / "plots").glob("*.png")):
+        for png in sorted((run / POLICY_DIR / PLOTS_DIR).glob("*.png")):
             parts += [f"![{png.stem}]({png.relative_to(run)})", ""]
-    return atomic_write_text(run / "report.md", "\n".join(parts))
+    return atomic_write_text(run / REPORT, "\n".join(parts))

@@ -36,6 +36,11 @@ class ConstraintInstance(BaseModel):
     text: str = ""
 
 
+def compare(value: int, relation: str, threshold: int) -> bool:
+    """IFEval's two relations: ``"less than"`` is ``<``, anything else (``"at least"``) ``>=``."""
+    return value < threshold if relation == "less than" else value >= threshold
+
+
 def _check_type(type_id: str, name: str, value: Any, spec: Any) -> None:
     if spec is None:
         return
@@ -59,13 +64,44 @@ def _check_type(type_id: str, name: str, value: Any, spec: Any) -> None:
 
 
 @dataclass(frozen=True)
-class ConstraintType:
-    """A registry entry. ``verify`` is ``None`` for soft types.
+class Arg:
+    """One keyword argument of a type: the kind of value it takes and whether it must be given.
 
-    ``params`` is the set of kwarg names the type accepts and ``required`` the subset it needs;
+    ``type`` is ``int``, ``str`` (non-blank), ``list`` (non-empty list of non-blank strings) or
+    ``None`` (any value; the type's ``validate`` checks it).
+    """
+
+    type: Any = None
+    required: bool = True
+
+
+# Repair order of a chain (``ConstraintType.repair_rank``, low first). Later edits must not undo
+# earlier ones: content edits (insert/drop words) first, then the layout is rebuilt from the
+# edited text, markup is added inside it, then things are added at the edges, length budgets cut
+# body sentences (keeping what the edges added), the request is prefixed, the case is changed
+# over everything (prefix and title included), and the whole is wrapped last.
+RANK_CONTENT = 10
+RANK_LAYOUT = 30
+RANK_MARKUP = 40
+RANK_EDGE = 50
+RANK_BUDGET = 55
+RANK_PREFIX = 60
+RANK_CASE = 70
+RANK_WRAP = 90
+
+
+@dataclass(frozen=True)
+class ConstraintType:
+    """A registry entry. ``verify`` (and ``repair``) are ``None`` for soft types.
+
+    ``args`` maps each kwarg name to its :class:`Arg` (the one description of the arguments);
     ``sample(rng)`` draws kwargs; ``templates`` are ``str.format`` strings over those kwargs
     (formatted via :meth:`render`, which may preprocess values with ``format_kwargs``).
     ``graded`` optionally maps (response, kwargs) to a score in [0, 1] for reward shaping.
+    ``repair(response, **kwargs)`` returns a minimally edited response that the strict verifier
+    accepts, or ``None`` when no honest edit exists; chains apply repairs by ``repair_rank``.
+    ``fill_from_prompt`` names a kwarg that defaults to the request text; ``needs_prompt`` types
+    get the request as the ``prompt`` kwarg; ``pools`` are a soft type's parameter value pools.
     """
 
     id: str
@@ -73,18 +109,35 @@ class ConstraintType:
     category: str
     templates: tuple[str, ...]
     sample: Callable[[random.Random], dict[str, Any]]
-    params: frozenset[str] = frozenset()
-    required: frozenset[str] = frozenset()
+    args: Mapping[str, Arg] = field(default_factory=dict)
     verify: Callable[..., bool] | None = None
     graded: Callable[..., float] | None = None
+    repair: Callable[..., str | None] | None = None
+    repair_rank: int = RANK_CONTENT
+    no_repair: str = ""  # why there is no repair, or when it returns None (docs/constraints.md)
     format_kwargs: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     description: str = ""
     ifeval: bool = False  # one of IFEval's 25 instruction ids (exact official semantics)
-    extra: dict[str, Any] = field(default_factory=dict)
-    # kwarg name -> int | str | list (list = non-empty list of non-empty strings); checked by check_kwargs
-    kwarg_types: Mapping[str, Any] = field(default_factory=dict)
+    fill_from_prompt: str | None = None
+    needs_prompt: bool = False
+    pools: Mapping[str, tuple[Any, ...]] | None = None
     # value-level check (ranges, allowed relations); raises ConstraintError
     validate: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def params(self) -> frozenset[str]:
+        """Every kwarg name the type accepts."""
+        return frozenset(self.args)
+
+    @property
+    def required(self) -> frozenset[str]:
+        """The kwarg names that must be given."""
+        return frozenset(n for n, a in self.args.items() if a.required)
+
+    @property
+    def uses_prompt(self) -> bool:
+        """Whether the verdict depends on the request text."""
+        return bool(self.fill_from_prompt) or self.needs_prompt
 
     def check_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Validated copy of ``kwargs``; raises :class:`ConstraintError` (fail closed).
@@ -102,7 +155,7 @@ class ConstraintType:
         if missing:
             raise ConstraintError(f"{self.id}: missing required kwargs {sorted(missing)}")
         for name, value in kw.items():
-            _check_type(self.id, name, value, self.kwarg_types.get(name))
+            _check_type(self.id, name, value, self.args[name].type)
         if self.validate is not None:
             self.validate(kw)
         return kw
@@ -122,36 +175,42 @@ class ConstraintType:
 
 def hard_type(
     id_: str,
+    *,
     verify: Callable[..., bool],
     templates: tuple[str, ...],
     sample: Callable[[random.Random], dict[str, Any]],
-    types: Mapping[str, Any] | None = None,
+    args: Mapping[str, Any] | None = None,
     validate: Callable[[dict[str, Any]], None] | None = None,
     graded: Callable[..., float] | None = None,
-    *,
-    required: frozenset[str] | None = None,
+    repair: Callable[..., str | None] | None = None,
+    repair_rank: int = RANK_CONTENT,
+    no_repair: str = "",
     description: str = "",
-    extra: dict[str, Any] | None = None,
     format_kwargs: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
     ifeval: bool = False,
+    fill_from_prompt: str | None = None,
+    needs_prompt: bool = False,
 ) -> ConstraintType:
-    """A hard type whose kwargs are exactly ``types`` (all required unless ``required`` says otherwise);
-    category is the id's prefix and the description defaults to the verifier's first docstring line."""
-    types = dict(types or {})
+    """A hard type. ``args`` maps each kwarg name to an :class:`Arg` or just a value type (then
+    required); the category is the id's prefix and the description defaults to the verifier's
+    first docstring line."""
+    spec = {n: a if isinstance(a, Arg) else Arg(a) for n, a in (args or {}).items()}
     return ConstraintType(
         id=id_,
         kind="hard",
         category=id_.split(":", 1)[0],
         templates=templates,
         sample=sample,
-        params=frozenset(types),
-        required=frozenset(types) if required is None else required,
+        args=spec,
         verify=verify,
         graded=graded,
+        repair=repair,
+        repair_rank=repair_rank,
+        no_repair=no_repair,
         format_kwargs=format_kwargs,
         description=description or (verify.__doc__ or "").strip().split("\n")[0],
         ifeval=ifeval,
-        kwarg_types=types,
         validate=validate,
-        extra=extra or {},
+        fill_from_prompt=fill_from_prompt,
+        needs_prompt=needs_prompt,
     )

@@ -85,6 +85,9 @@ _LANGUAGE_CONFLICTS = (
 _PAIRS: tuple[tuple[str, str], ...] = (
     ("detectable_format:title", "startend:quotation"),
     ("combination:two_responses", "detectable_format:number_bullet_lists"),
+    # an exact bullet count and an exact paragraph count both fix the answer's whole shape
+    ("detectable_format:number_bullet_lists", "length_constraints:number_paragraphs"),
+    ("detectable_format:number_bullet_lists", "length_constraints:nth_paragraph_first_word"),
     ("combination:two_responses", "startend:end_checker"),
     ("combination:two_responses", "detectable_content:postscript"),
     ("combination:two_responses", "startend:quotation"),
@@ -93,6 +96,9 @@ _PAIRS: tuple[tuple[str, str], ...] = (
     ("combination:repeat_prompt", "language:response_language"),
     ("combination:repeat_prompt", "count:exact_sentences"),
     ("words:no_digits", "detectable_format:multiple_sections"),  # "Section 1" needs a digit
+    # section marks are matched case-sensitively and every splitter is capitalised ("Part 1")
+    ("change_case:english_lowercase", "detectable_format:multiple_sections"),
+    ("change_case:english_capital", "detectable_format:multiple_sections"),
     ("punctuation:no_comma", "soft:fundamental_format"),  # CSV and JSON need commas
     *(("detectable_format:json_format", other) for other in _JSON_CONFLICTS),
     *(("language:response_language", other) for other in _LANGUAGE_CONFLICTS),

@@ -18,6 +18,13 @@ defined answer:
   verifies a *random* letter; we count the named character (lower-cased), deterministically.
 - ``detectable_format:json_format`` on JSON nested deeper than Python's recursion limit: the
   official ``json.loads`` raises ``RecursionError`` (a crash); we answer ``False``.
+
+One deviation in what kwargs we accept: the official checkers compile keywords, forbidden
+words, postscript markers and section splitters as regular expressions, so a kwargs file could
+make scoring hang (``(a+)+$`` on ``"a" * 24 + "!"`` takes seconds, doubling per character).
+Every such kwarg is still matched as a regex (every IFEval keyword is plain text, so verdicts are
+unchanged), but :func:`regex_hazard` patterns (unbounded or nested repeats, repeats over 16,
+back-references) are refused by ``check_kwargs`` with a :class:`ConstraintError` naming the kwarg.
 """
 
 from __future__ import annotations
@@ -29,8 +36,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from selfif.constraints import edits as E
 from selfif.constraints import text as T
-from selfif.constraints.base import ConstraintError, ConstraintType, hard_type
+from selfif.constraints.base import (
+    RANK_CASE,
+    RANK_BUDGET,
+    RANK_EDGE,
+    RANK_LAYOUT,
+    RANK_MARKUP,
+    RANK_PREFIX,
+    RANK_WRAP,
+    Arg,
+    ConstraintError,
+    ConstraintType,
+    compare,
+    hard_type,
+)
 
 RELATIONS = ("less than", "at least")
 
@@ -92,7 +113,8 @@ def _non_negative(*names: str):
 
 
 def _regex(*names: str):
-    """Keywords and markers are used as regular expressions by the official checkers."""
+    """Keywords and markers are used as regular expressions by the official checkers; patterns
+    that could backtrack for minutes on a long response are refused (module docstring)."""
 
     def check(kw: dict[str, Any]) -> None:
         for n in names:
@@ -102,8 +124,61 @@ def _regex(*names: str):
                     re.compile(v)
                 except re.error as e:
                     raise ConstraintError(f"kwarg {n!r}: {v!r} is not a valid pattern ({e})") from None
+                why = regex_hazard(v)
+                if why:
+                    raise ConstraintError(
+                        f"kwarg {n!r}: {v!r} is matched as a regular expression and has {why}, "
+                        "which can make scoring hang; write the word itself"
+                    )
 
     return check
+
+
+_MAX_BOUNDED_REPEAT = 16
+
+
+def regex_hazard(pattern: str) -> str | None:
+    """Why ``pattern`` could take super-linear time to search, or ``None``.
+
+    Searching costs up to (text length) x (work per start position); this keeps the work per
+    position small and bounded: no unbounded repeat (``*``, ``+``, ``{n,}``: ``a+b`` on a
+    megabyte of ``a`` is quadratic), no repeat inside a repeat (``(a+)+`` is exponential), no
+    repeat over more than 16, and no back-reference. Plain words pass.
+    """
+    from re import _constants as C
+    from re import _parser
+
+    try:
+        tree = _parser.parse(pattern)
+    except re.error:
+        return None  # reported as an invalid pattern by the caller
+
+    def walk(items, in_repeat: bool) -> str | None:
+        for op, av in items:
+            if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+                lo, hi, sub = av
+                if hi == C.MAXREPEAT:
+                    return "an unbounded repeat"
+                if in_repeat:
+                    return "a repeat inside a repeat"
+                if hi > _MAX_BOUNDED_REPEAT:
+                    return f"a repeat of more than {_MAX_BOUNDED_REPEAT}"
+                why = walk(sub, True)
+            elif op in (C.GROUPREF, C.GROUPREF_EXISTS):
+                return "a back-reference"
+            elif op is C.SUBPATTERN:
+                why = walk(av[-1], in_repeat)
+            elif op is C.BRANCH:
+                why = next((w for b in av[1] if (w := walk(b, in_repeat))), None)
+            elif op in (C.ASSERT, C.ASSERT_NOT, C.ATOMIC_GROUP):
+                why = walk(av[-1], in_repeat)
+            else:
+                why = None
+            if why:
+                return why
+        return None
+
+    return walk(tree, False)
 
 
 def _all(*checks):
@@ -112,10 +187,6 @@ def _all(*checks):
             c(kw)
 
     return check
-
-
-def _compare(value: int, relation: str, threshold: int) -> bool:
-    return value < threshold if relation == "less than" else value >= threshold
 
 
 @functools.lru_cache(maxsize=1024)
@@ -135,7 +206,7 @@ def v_keywords_existence(response: str, *, keywords) -> bool:
 
 def v_keywords_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> bool:
     n = len(_compiled(keyword.strip(), re.IGNORECASE).findall(response))
-    return _compare(n, relation, frequency)
+    return compare(n, relation, frequency)
 
 
 def v_forbidden_words(response: str, *, forbidden_words) -> bool:
@@ -146,7 +217,7 @@ def v_letter_frequency(response: str, *, letter: str, let_frequency: int, let_re
     """Count of ``letter`` (case-insensitive). Non-letter characters are counted as named
     (the official checker picks a random letter instead — see the module docstring)."""
     n = response.lower().count(letter.lower())
-    return _compare(n, let_relation, let_frequency)
+    return compare(n, let_relation, let_frequency)
 
 
 def v_response_language(response: str, *, language: str) -> bool:
@@ -155,7 +226,7 @@ def v_response_language(response: str, *, language: str) -> bool:
 
 
 def v_number_sentences(response: str, *, num_sentences: int, relation: str) -> bool:
-    return _compare(T.count_sentences(response), relation, num_sentences)
+    return compare(T.count_sentences(response), relation, num_sentences)
 
 
 _PARAGRAPH_DIVIDER = re.compile(r"\s?\*\*\*\s?")
@@ -174,7 +245,7 @@ def v_number_paragraphs(response: str, *, num_paragraphs: int) -> bool:
 
 
 def v_number_words(response: str, *, num_words: int, relation: str) -> bool:
-    return _compare(T.count_words(response), relation, num_words)
+    return compare(T.count_words(response), relation, num_words)
 
 
 _FIRST_WORD_STOP = frozenset(".,?!'\"")
@@ -345,7 +416,7 @@ def count_capital_words(response: str) -> int:
 
 
 def v_capital_word_frequency(response: str, *, capital_frequency: int, capital_relation: str) -> bool:
-    return _compare(count_capital_words(response), capital_relation, capital_frequency)
+    return compare(count_capital_words(response), capital_relation, capital_frequency)
 
 
 def v_english_capital(response: str) -> bool:
@@ -394,7 +465,7 @@ def g_english_capital(response: str) -> float:
 def g_number_words(response: str, *, num_words: int, relation: str) -> float:
     """1 when the word-count rule holds, decaying linearly with the relative distance to it."""
     n = T.count_words(response)
-    if _compare(n, relation, num_words):
+    if compare(n, relation, num_words):
         return 1.0
     if relation == "at least":
         return n / num_words if num_words > 0 else 1.0
@@ -446,6 +517,249 @@ def g_end_checker(response: str, *, end_phrase: str) -> float:
         return 0.0
     tail = set(T.words(low)[-2 * len(want) :])
     return 0.5 * sum(1 for w in want if w in tail) / len(want)
+
+
+# ---------------------------------------------------------------- repairs (registry.repair)
+#
+# Each takes the policy's response plus the verifier's kwargs and returns a minimally edited
+# response, or None where no honest edit exists. The registry only calls them on a non-blank
+# response that fails, and returns the result only if the strict verifier accepts it.
+
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+
+
+def is_literal(pattern: str) -> bool:
+    """A keyword kwarg without regex metacharacters (it then matches as the text itself)."""
+    return not any(c in _REGEX_META for c in pattern)
+
+
+def r_keywords_existence(response: str, *, keywords) -> str | None:
+    """Missing keywords go into one closing sentence. None for a regex (not literal) keyword."""
+    missing = [k.strip() for k in keywords if not _compiled(k, re.IGNORECASE).search(response)]
+    if not all(is_literal(k) for k in missing):
+        return None
+    return E.append_sentence(response, f"This also touches on {' and '.join(missing)}.")
+
+
+_FREQ_SENTENCES = ("This also relates to {k}.", "The idea of {k} matters here too.", "Keep {k} in mind.")
+
+
+def r_keywords_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> str | None:
+    """"less than": drop the last sentences that use the keyword. "at least": up to three short
+    sentences that use it once each; a larger shortfall would need padding (None)."""
+    pat = _compiled(keyword.strip(), re.IGNORECASE)
+    n = len(pat.findall(response))
+    if relation == "less than":
+        if frequency < 1:
+            return None
+        return E.drop_sentences(response, lambda s: pat.search(s) is not None, keep=frequency - 1)
+    missing = frequency - n
+    if not is_literal(keyword) or missing > len(_FREQ_SENTENCES):
+        return None
+    extra = " ".join(t.format(k=keyword.strip()) for t in _FREQ_SENTENCES[:missing])
+    return E.append_sentence(response, extra)
+
+
+def r_forbidden_words(response: str, *, forbidden_words) -> str | None:
+    """Drop the sentences that use a forbidden word (deleting the word alone breaks grammar)."""
+    pats = [_compiled(r"\b" + w + r"\b", re.IGNORECASE) for w in forbidden_words]
+    return E.drop_sentences(response, lambda s: any(p.search(s) for p in pats))
+
+
+def r_number_sentences(response: str, *, num_sentences: int, relation: str, keep_last: int = 0) -> str | None:
+    """"less than": keep the first N-1 sentences. "at least": None (needs new sentences).
+
+    ``keep_last`` (set by :func:`registry.repair_chain`): also keep that many closing sentences
+    that earlier repairs appended, dropping body sentences before them instead."""
+    if relation != "less than" or num_sentences < 2:
+        return None
+    return E.first_sentences(response, num_sentences - 1, keep_last=keep_last)
+
+
+def r_number_paragraphs(response: str, *, num_paragraphs: int) -> str | None:
+    """Regroup the paragraphs (or, when too few, the sentences) into N, separated by ***."""
+    groups = E.regroup(_STARS3.sub("", response), num_paragraphs)
+    return "\n\n***\n\n".join(groups) if groups else None
+
+
+_STARS3 = re.compile(r"\*{3,}")
+
+
+def r_number_words(response: str, *, num_words: int, relation: str, keep_last: int = 0) -> str | None:
+    """"less than": keep the leading sentences that fit (and ``keep_last`` closing ones, as in
+    :func:`r_number_sentences`). "at least": None (padding)."""
+    if relation != "less than":
+        return None
+    return E.first_sentences(response, None, fits=lambda t: T.count_words(t) < num_words, keep_last=keep_last)
+
+
+def r_nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragraph: int, first_word: str) -> str | None:
+    """Regroup into N blank-line paragraphs; the nth opens with "<Word>, " unless it already
+    starts with the word."""
+    groups = E.regroup(response, num_paragraphs)
+    if not groups:
+        return None
+    para = groups[nth_paragraph - 1]
+    if not v_nth_paragraph_first_word(para, num_paragraphs=1, nth_paragraph=1, first_word=first_word):
+        groups[nth_paragraph - 1] = E.lead_with(para, first_word)
+    return "\n\n".join(groups)
+
+
+_PLACEHOLDER_NAMES = ("name", "date", "address", "email", "phone number", "company", "city", "time")
+
+
+def r_number_placeholders(response: str, *, num_placeholders: int) -> str | None:
+    """A closing line with the missing [name]-style placeholders (at most eight)."""
+    missing = num_placeholders - count_placeholders(response)
+    if missing > len(_PLACEHOLDER_NAMES):
+        return None
+    fields = " and ".join(f"[{n}]" for n in _PLACEHOLDER_NAMES[:missing])
+    return response.rstrip() + f"\nFill in {fields}."
+
+
+def r_postscript(response: str, *, postscript_marker: str) -> str | None:
+    """Append a short postscript that starts with the marker."""
+    marker = postscript_marker.strip()
+    return response.rstrip() + f"\n\n{marker} I hope this helps."
+
+
+def r_number_bullet_lists(response: str, *, num_bullets: int) -> str | None:
+    """A list with at least N items keeps the text up to its Nth item, items as ``* `` bullets,
+    plus what follows the last item (a conclusion); otherwise the lines (or sentences) are
+    recast as N bullets."""
+    if num_bullets < 1:
+        return None
+    lines = response.strip().split("\n")
+    items = [i for i, line in enumerate(lines) if E.is_list_item(line)]
+    if len(items) >= num_bullets:
+        head = ["* " + E.lines_of(line)[0] if E.is_list_item(line) else line for line in lines[: items[num_bullets - 1] + 1]]
+        return "\n".join(head + lines[items[-1] + 1 :]).strip()
+    units = E.lines_of(response)
+    if len(units) < num_bullets:
+        units = E.sentences_of(response)
+    groups = E.group([u.lstrip("*-+• ") for u in units], num_bullets, " ")
+    return "\n".join("* " + g for g in groups) if groups else None
+
+
+def r_constrained_response(response: str) -> str | None:
+    """Append the option the response leans to (yes/no from its first word), else maybe."""
+    first = (T.words(response.lower()) or ("",))[0]
+    option = {"yes": 0, "no": 1}.get(first, 2)
+    return response.rstrip() + "\n\n" + CONSTRAINED_OPTIONS[option]
+
+
+_HIGHLIGHTABLE = re.compile(r"(?<=[ \t])([A-Za-z][A-Za-z'\-]{3,})(?=[ \t.,;:!?])")
+
+
+def r_number_highlighted_sections(response: str, *, num_highlights: int) -> str | None:
+    """Bold (``**word**``, which IFEval counts as a highlight and which never reads as a bullet)
+    the longest words that are not the first of a line, one per sentence where possible."""
+    missing = num_highlights - count_highlights(response)
+    lines = response.split("\n")
+    spots = []  # (line, start, end, length)
+    for li, line in enumerate(lines):
+        if "*" in line.lstrip().removeprefix("* "):  # a bullet's own mark is fine
+            continue
+        for m in _HIGHLIGHTABLE.finditer(line):
+            spots.append((li, m.start(), m.end(), m.end() - m.start()))
+    if len(spots) < missing:
+        return None
+    chosen = sorted(sorted(spots, key=lambda s: -s[3])[:missing], key=lambda s: (s[0], -s[1]))
+    for li, a, b, _ in chosen:  # right to left within a line keeps the offsets valid
+        line = lines[li]
+        lines[li] = line[:a] + "**" + line[a:b] + "**" + line[b:]
+    return "\n".join(lines)
+
+
+def r_multiple_sections(response: str, *, section_spliter: str, num_sections: int) -> str | None:
+    """Regroup the paragraphs (or sentences) into N sections headed "<splitter> i"."""
+    groups = E.regroup(response, num_sections, "\n\n")
+    if not groups:
+        return None
+    name = section_spliter.strip()
+    return "\n\n".join(f"{name} {i}\n{g}" for i, g in enumerate(groups, 1))
+
+
+def r_json_format(response: str) -> str | None:
+    """The text as the one string field of a JSON object (key in the text's case)."""
+    text = response.strip()
+    key = "ANSWER" if text.isupper() else "answer"
+    return json.dumps({key: text}, ensure_ascii=False)
+
+
+def r_title(response: str) -> str | None:
+    """Prepend ``<<title>>``: a leading markdown heading becomes the title, else the opening words
+    of the first sentence that is not a pleasantry ("Sure, ...")."""
+    lines = response.strip().split("\n")
+    heading = re.match(r"#{1,6}\s+(.*\S)", lines[0])
+    if heading:
+        return "\n".join([f"<<{heading.group(1).strip('#* ')}>>", *lines[1:]])
+    words = E.title_words(response)
+    return f"<<{words}>>\n\n{response.strip()}" if words else None
+
+
+def r_two_responses(response: str) -> str | None:
+    """Split the paragraphs (or sentences) into two halves separated by ``******``."""
+    halves = E.regroup(_STARS6.sub("", response), 2, "\n\n")
+    if not halves or halves[0].strip() == halves[1].strip():
+        return None
+    return f"{halves[0]}\n******\n{halves[1]}"
+
+
+_STARS6 = re.compile(r"\*{6,}")
+
+
+def r_repeat_prompt(response: str, *, prompt_to_repeat: str) -> str | None:
+    """Prefix the request verbatim and a blank line."""
+    return f"{prompt_to_repeat.strip()}\n\n{response.strip()}"
+
+
+def r_end_checker(response: str, *, end_phrase: str) -> str | None:
+    """Append the phrase as the closing sentence."""
+    return E.append_sentence(response.rstrip().rstrip('"').rstrip(), end_phrase.strip())
+
+
+def r_capital_word_frequency(response: str, *, capital_frequency: int, capital_relation: str) -> str | None:
+    """"at least": upper-case the longest lower-case words (emphasis) until enough; "less than":
+    turn all-caps words of two or more letters into capitalised ones. None when too few words
+    qualify (e.g. "I" and "A" alone reach the limit)."""
+    out = response
+    for _ in range(3):  # NLTK's tokens can differ from the words edited; recount and go on
+        n = count_capital_words(out)
+        if v_capital_word_frequency(out, capital_frequency=capital_frequency, capital_relation=capital_relation):
+            return out
+        if capital_relation == "less than":
+            out = E.recase_words(out, n - capital_frequency + 1, lambda w: len(w) > 1 and w.isupper(), str.capitalize)
+        else:
+            out = E.recase_words(out, capital_frequency - n, lambda w: len(w) > 3 and not w.isupper(), str.upper, longest=True)
+        if out is None:
+            return None
+    return out
+
+
+def r_english_capital(response: str) -> str | None:
+    """Upper-case it (None through the verifier when the text is not English)."""
+    return response.upper()
+
+
+def r_english_lowercase(response: str) -> str | None:
+    """Lower-case it (None through the verifier when the text is not English)."""
+    return response.lower()
+
+
+def r_no_comma(response: str) -> str | None:
+    """Drop thousands separators and commas."""
+    return re.sub(r"(?<=\d),(?=\d{3})", "", response).replace(",", "")
+
+
+def r_quotation(response: str) -> str | None:
+    """Wrap the text in double quotes."""
+    return f'"{response.strip()}"'
+
+
+NO_REPAIR_LETTERS = "changing a letter's count means rewording with other words"
+NO_REPAIR_LANGUAGE = "another language needs a translation, not an edit"
+NO_REPAIR_LENGTH = "reaching a minimum length needs new content (padding teaches degenerate text)"
 
 
 # ---------------------------------------------------------------- samplers
@@ -505,157 +819,174 @@ def _t(*args, **kwargs) -> ConstraintType:
 _NO_KW = lambda rng: {}  # noqa: E731 - types without arguments
 
 TYPES: tuple[ConstraintType, ...] = (
-    _t("keywords:existence", v_keywords_existence, (
+    _t("keywords:existence", verify=v_keywords_existence, templates=(
         "Include the keywords {keywords} in your response.",
         "Make sure your answer mentions {keywords}.",
         "Your reply must contain the words {keywords}.",
-    ), _s_keywords, {"keywords": list}, _regex("keywords"), description="Every keyword occurs (case-insensitive)."),
-    _t("keywords:frequency", v_keywords_frequency, (
+    ), sample=_s_keywords, args={"keywords": list}, validate=_regex("keywords"),
+        repair=r_keywords_existence, description="Every keyword occurs (case-insensitive)."),
+    _t("keywords:frequency", verify=v_keywords_frequency, templates=(
         'In your response, the word "{keyword}" should appear {relation} {frequency} times.',
         'Use the word "{keyword}" {relation} {frequency} times in your answer.',
         'The word "{keyword}" must occur {relation} {frequency} times in what you write.',
-    ), _s_frequency, {"keyword": str, "frequency": int, "relation": str},
-        _all(_relation("relation"), _non_negative("frequency"), _regex("keyword")), description="Keyword count vs threshold."),
-    _t("keywords:forbidden_words", v_forbidden_words, (
+    ), sample=_s_frequency, args={"keyword": str, "frequency": int, "relation": str},
+        validate=_all(_relation("relation"), _non_negative("frequency"), _regex("keyword")),
+        repair=r_keywords_frequency, description="Keyword count vs threshold."),
+    _t("keywords:forbidden_words", verify=v_forbidden_words, templates=(
         "Do not include the words {forbidden_words} in your response.",
         "Avoid the words {forbidden_words} entirely.",
         "Your answer must not contain any of these words: {forbidden_words}.",
-    ), _s_forbidden, {"forbidden_words": list}, _regex("forbidden_words"), description="No forbidden word as a whole word."),
-    _t("keywords:letter_frequency", v_letter_frequency, (
+    ), sample=_s_forbidden, args={"forbidden_words": list}, validate=_regex("forbidden_words"),
+        repair=r_forbidden_words, description="No forbidden word as a whole word."),
+    _t("keywords:letter_frequency", verify=v_letter_frequency, templates=(
         'In your response, the letter "{letter}" should appear {let_relation} {let_frequency} times.',
         'Make sure the letter "{letter}" is used {let_relation} {let_frequency} times.',
         'Write your answer so that the letter "{letter}" occurs {let_relation} {let_frequency} times.',
-    ), _s_letter, {"letter": str, "let_frequency": int, "let_relation": str},
-        _all(_relation("let_relation"), _non_negative("let_frequency"), lambda kw: _single_char(kw)),
-        description="Letter count vs threshold."),
-    _t("language:response_language", v_response_language, (
+    ), sample=_s_letter, args={"letter": str, "let_frequency": int, "let_relation": str},
+        validate=_all(_relation("let_relation"), _non_negative("let_frequency"), lambda kw: _single_char(kw)),
+        no_repair=NO_REPAIR_LETTERS, description="Letter count vs threshold."),
+    _t("language:response_language", verify=v_response_language, templates=(
         "Your ENTIRE response should be in {language_name}; no other language is allowed.",
         "Answer only in {language_name}.",
         "Write the whole reply in the {language_name} language.",
-    ), lambda rng: {"language": rng.choice([c for c in LANGUAGES if c != "en"])}, {"language": str},
-        description="langdetect says the language."),
-    _t("length_constraints:number_sentences", v_number_sentences, (
+    ), sample=lambda rng: {"language": rng.choice([c for c in LANGUAGES if c != "en"])}, args={"language": str},
+        no_repair=NO_REPAIR_LANGUAGE, description="langdetect says the language."),
+    _t("length_constraints:number_sentences", verify=v_number_sentences, templates=(
         "Your response should contain {relation} {num_sentences} sentences.",
         "Answer with {relation} {num_sentences} sentences.",
         "Use {relation} {num_sentences} sentences in your reply.",
-    ), lambda rng: {"num_sentences": rng.randint(1, 20), "relation": _rel(rng)},
-        {"num_sentences": int, "relation": str}, _all(_relation("relation"), _non_negative("num_sentences")),
+    ), sample=lambda rng: {"num_sentences": rng.randint(1, 20), "relation": _rel(rng)},
+        args={"num_sentences": int, "relation": str}, validate=_all(_relation("relation"), _non_negative("num_sentences")),
+        repair=r_number_sentences, repair_rank=RANK_BUDGET, no_repair=NO_REPAIR_LENGTH + ' ("at least" only)',
         description="Punkt sentence count vs threshold."),
-    _t("length_constraints:number_paragraphs", v_number_paragraphs, (
+    _t("length_constraints:number_paragraphs", verify=v_number_paragraphs, templates=(
         "There should be {num_paragraphs} paragraphs. Paragraphs are separated with the markdown divider: ***",
         "Write exactly {num_paragraphs} paragraphs and put the markdown divider *** between them.",
         "Your answer must have {num_paragraphs} paragraphs, separated from each other by ***.",
-    ), lambda rng: {"num_paragraphs": rng.randint(2, 6)}, {"num_paragraphs": int}, _non_negative("num_paragraphs"),
+    ), sample=lambda rng: {"num_paragraphs": rng.randint(2, 6)}, args={"num_paragraphs": int},
+        validate=_non_negative("num_paragraphs"), repair=r_number_paragraphs, repair_rank=RANK_LAYOUT,
         description="Exactly N ***-separated paragraphs."),
-    _t("length_constraints:number_words", v_number_words, (
+    _t("length_constraints:number_words", verify=v_number_words, templates=(
         "Answer with {relation} {num_words} words.",
         "Your response should be {relation} {num_words} words long.",
         "Write {relation} {num_words} words.",
-    ), lambda rng: {"num_words": rng.choice(range(50, 401, 10)), "relation": _rel(rng)},
-        {"num_words": int, "relation": str}, _all(_relation("relation"), _non_negative("num_words")),
-        graded=g_number_words, description="Word count vs threshold."),
-    _t("length_constraints:nth_paragraph_first_word", v_nth_paragraph_first_word, (
+    ), sample=lambda rng: {"num_words": rng.choice(range(50, 401, 10)), "relation": _rel(rng)},
+        args={"num_words": int, "relation": str}, validate=_all(_relation("relation"), _non_negative("num_words")),
+        graded=g_number_words, repair=r_number_words, repair_rank=RANK_BUDGET, no_repair=NO_REPAIR_LENGTH + ' ("at least" only)',
+        description="Word count vs threshold."),
+    _t("length_constraints:nth_paragraph_first_word", verify=v_nth_paragraph_first_word, templates=(
         "There should be {num_paragraphs} paragraphs, separated from each other by two new lines. "
         'The {nth_paragraph_ord} paragraph must start with the word "{first_word}".',
         "Write {num_paragraphs} paragraphs separated by blank lines; "
         'begin paragraph {nth_paragraph} with the word "{first_word}".',
         "Use exactly {num_paragraphs} paragraphs (split by an empty line), and the "
         '{nth_paragraph_ord} one has to open with "{first_word}".',
-    ), _s_paragraphs_nth, {"num_paragraphs": int, "nth_paragraph": int, "first_word": str},
-        lambda kw: _nth_ok(kw), description="Paragraph count and first word of the nth."),
-    _t("detectable_content:number_placeholders", v_number_placeholders, (
+    ), sample=_s_paragraphs_nth, args={"num_paragraphs": int, "nth_paragraph": int, "first_word": str},
+        validate=lambda kw: _nth_ok(kw), repair=r_nth_paragraph_first_word, repair_rank=RANK_LAYOUT,
+        description="Paragraph count and first word of the nth."),
+    _t("detectable_content:number_placeholders", verify=v_number_placeholders, templates=(
         "The response must contain at least {num_placeholders} placeholders in square brackets, such as [address].",
         "Include at least {num_placeholders} placeholders written like [name].",
         "Leave at least {num_placeholders} fill-in placeholders in square brackets, e.g. [date].",
-    ), lambda rng: {"num_placeholders": rng.randint(1, 5)}, {"num_placeholders": int}, _non_negative("num_placeholders"),
+    ), sample=lambda rng: {"num_placeholders": rng.randint(1, 5)}, args={"num_placeholders": int},
+        validate=_non_negative("num_placeholders"), repair=r_number_placeholders, repair_rank=RANK_MARKUP,
         description="At least N [placeholders]."),
-    _t("detectable_content:postscript", v_postscript, (
+    _t("detectable_content:postscript", verify=v_postscript, templates=(
         "At the end of your response, please explicitly add a postscript starting with {postscript_marker}",
         "Finish with a postscript that begins with {postscript_marker}",
         "Add a note at the very end that starts with {postscript_marker}",
-    ), lambda rng: {"postscript_marker": rng.choice(POSTSCRIPT_MARKERS)}, {"postscript_marker": str},
-        _regex("postscript_marker"), description="A postscript marker occurs."),
-    _t("detectable_format:number_bullet_lists", v_number_bullet_lists, (
+    ), sample=lambda rng: {"postscript_marker": rng.choice(POSTSCRIPT_MARKERS)}, args={"postscript_marker": str},
+        validate=_regex("postscript_marker"), repair=r_postscript, repair_rank=RANK_EDGE,
+        description="A postscript marker occurs."),
+    _t("detectable_format:number_bullet_lists", verify=v_number_bullet_lists, templates=(
         "Your answer must contain exactly {num_bullets} bullet points. Use markdown bullet points such as:\n* This is point 1.",
         "Give exactly {num_bullets} markdown bullet points (lines starting with *).",
         "Format your reply as a list of exactly {num_bullets} bullets, each line beginning with '* '.",
-    ), lambda rng: {"num_bullets": rng.randint(1, 6)}, {"num_bullets": int}, _non_negative("num_bullets"),
+    ), sample=lambda rng: {"num_bullets": rng.randint(1, 6)}, args={"num_bullets": int},
+        validate=_non_negative("num_bullets"), repair=r_number_bullet_lists, repair_rank=RANK_LAYOUT,
         description="Exactly N bullet lines."),
-    _t("detectable_format:constrained_response", v_constrained_response, (
+    _t("detectable_format:constrained_response", verify=v_constrained_response, templates=(
         "Answer with one of the following options: ('My answer is yes.', 'My answer is no.', 'My answer is maybe.')",
         'Your reply must include one of: "My answer is yes.", "My answer is no.", "My answer is maybe."',
         'Respond with exactly one of these sentences: "My answer is yes.", "My answer is no.", or "My answer is maybe."',
-    ), _NO_KW, description="One of the fixed answer options occurs."),
-    _t("detectable_format:number_highlighted_sections", v_number_highlighted_sections, (
+    ), sample=_NO_KW, repair=r_constrained_response, repair_rank=RANK_EDGE,
+        description="One of the fixed answer options occurs."),
+    _t("detectable_format:number_highlighted_sections", verify=v_number_highlighted_sections, templates=(
         "Highlight at least {num_highlights} sections in your answer with markdown, i.e. *highlighted section*.",
         "Use markdown to highlight at least {num_highlights} parts of your reply, like *this*.",
         "Mark at least {num_highlights} sections as highlighted with asterisks, e.g. *important part*.",
-    ), lambda rng: {"num_highlights": rng.randint(1, 4)}, {"num_highlights": int}, _non_negative("num_highlights"),
+    ), sample=lambda rng: {"num_highlights": rng.randint(1, 4)}, args={"num_highlights": int},
+        validate=_non_negative("num_highlights"), repair=r_number_highlighted_sections, repair_rank=RANK_MARKUP,
         description="At least N *highlighted* spans."),
-    _t("detectable_format:multiple_sections", v_multiple_sections, (
+    _t("detectable_format:multiple_sections", verify=v_multiple_sections, templates=(
         "Your response must have {num_sections} sections. Mark the beginning of each section with {section_spliter} X, such as:\n"
         "{section_spliter} 1\n[content of section 1]\n{section_spliter} 2\n[content of section 2]",
         "Split your answer into {num_sections} sections, each starting with '{section_spliter} N' (N = 1, 2, ...).",
         "Organise the reply in {num_sections} parts headed {section_spliter} 1, {section_spliter} 2, and so on.",
-    ), lambda rng: {"section_spliter": rng.choice(SECTION_SPLITTERS), "num_sections": rng.randint(2, 5)},
-        {"section_spliter": str, "num_sections": int}, _all(_non_negative("num_sections"), _regex("section_spliter")),
-        description="At least N '<splitter> <number>' section marks."),
-    _t("detectable_format:json_format", v_json_format, (
+    ), sample=lambda rng: {"section_spliter": rng.choice(SECTION_SPLITTERS), "num_sections": rng.randint(2, 5)},
+        args={"section_spliter": str, "num_sections": int}, validate=_all(_non_negative("num_sections"), _regex("section_spliter")),
+        repair=r_multiple_sections, repair_rank=RANK_LAYOUT, description="At least N '<splitter> <number>' section marks."),
+    _t("detectable_format:json_format", verify=v_json_format, templates=(
         "Entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
         "Return your whole answer as valid JSON (a ```json code fence is fine).",
         "Format the complete response as a JSON object.",
-    ), _NO_KW, description="The response (optionally fenced) parses as JSON."),
-    _t("detectable_format:title", v_title, (
+    ), sample=_NO_KW, repair=r_json_format, repair_rank=RANK_WRAP + 5,
+        description="The response (optionally fenced) parses as JSON."),
+    _t("detectable_format:title", verify=v_title, templates=(
         "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
         "Give your reply a title in double angle brackets, like <<my title>>.",
         "Start with a title written as <<Title>>.",
-    ), _NO_KW, graded=g_title, description="A non-empty <<title>> occurs."),
-    _t("combination:two_responses", v_two_responses, (
+    ), sample=_NO_KW, graded=g_title, repair=r_title, repair_rank=RANK_EDGE,
+        description="A non-empty <<title>> occurs."),
+    _t("combination:two_responses", verify=v_two_responses, templates=(
         "Give two different responses. Responses and only responses should be separated by 6 asterisk symbols: ******.",
         "Write two distinct answers separated by a line of six asterisks (******).",
         "Provide two alternative replies and put ****** between them.",
-    ), _NO_KW, description="Exactly two different parts around ******."),
-    _t("combination:repeat_prompt", v_repeat_prompt, (
+    ), sample=_NO_KW, repair=r_two_responses, repair_rank=RANK_LAYOUT,
+        description="Exactly two different parts around ******."),
+    _t("combination:repeat_prompt", verify=v_repeat_prompt, templates=(
         "First repeat the request word for word without change, then give your answer (1. do not say any words or "
         "characters before repeating the request; 2. the request you need to repeat does not include this sentence)",
         "Begin by restating the request exactly as written, then answer it (do not repeat this sentence).",
         "Copy the request verbatim at the start of your reply (without this instruction), and only then respond.",
-    ), _NO_KW, {"prompt_to_repeat": str}, required=frozenset(),
-        description="Starts with the request text.",
-        extra={"fill_from_prompt": "prompt_to_repeat"}),
-    _t("startend:end_checker", v_end_checker, (
+    ), sample=_NO_KW, args={"prompt_to_repeat": Arg(str, required=False)}, fill_from_prompt="prompt_to_repeat",
+        repair=r_repeat_prompt, repair_rank=RANK_PREFIX, description="Starts with the request text."),
+    _t("startend:end_checker", verify=v_end_checker, templates=(
         "Finish your response with this exact phrase: {end_phrase} No other words should follow this phrase.",
         "End your reply with the exact words \"{end_phrase}\" and nothing after them.",
         "The last words of your answer must be: {end_phrase}",
-    ), lambda rng: {"end_phrase": rng.choice(END_PHRASES)}, {"end_phrase": str}, graded=g_end_checker,
-        description="Ends with the phrase."),
-    _t("change_case:capital_word_frequency", v_capital_word_frequency, (
+    ), sample=lambda rng: {"end_phrase": rng.choice(END_PHRASES)}, args={"end_phrase": str}, graded=g_end_checker,
+        repair=r_end_checker, repair_rank=RANK_EDGE + 1, description="Ends with the phrase."),
+    _t("change_case:capital_word_frequency", verify=v_capital_word_frequency, templates=(
         "In your response, words with all capital letters should appear {capital_relation} {capital_frequency} times.",
         "Use {capital_relation} {capital_frequency} words written entirely in CAPITAL letters.",
         "Write {capital_relation} {capital_frequency} ALL-CAPS words in your answer.",
-    ), lambda rng: {"capital_frequency": rng.randint(1, 20), "capital_relation": _rel(rng)},
-        {"capital_frequency": int, "capital_relation": str}, _relation("capital_relation"),
-        description="All-caps word count vs threshold."),
-    _t("change_case:english_capital", v_english_capital, (
+    ), sample=lambda rng: {"capital_frequency": rng.randint(1, 20), "capital_relation": _rel(rng)},
+        args={"capital_frequency": int, "capital_relation": str}, validate=_relation("capital_relation"),
+        repair=r_capital_word_frequency, repair_rank=RANK_CASE, description="All-caps word count vs threshold."),
+    _t("change_case:english_capital", verify=v_english_capital, templates=(
         "Your entire response should be in English, and in all capital letters.",
         "Reply in English using only CAPITAL LETTERS.",
         "WRITE YOUR WHOLE ANSWER IN ENGLISH AND IN UPPERCASE.",
-    ), _NO_KW, graded=g_english_capital, description="All uppercase and English."),
-    _t("change_case:english_lowercase", v_english_lowercase, (
+    ), sample=_NO_KW, graded=g_english_capital, repair=r_english_capital, repair_rank=RANK_CASE,
+        no_repair="non-English text would need a translation", description="All uppercase and English."),
+    _t("change_case:english_lowercase", verify=v_english_lowercase, templates=(
         "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed.",
         "reply in english using only lowercase letters, no capitals at all.",
         "Write the whole answer in English without a single capital letter.",
-    ), _NO_KW, graded=g_english_lowercase, description="All lowercase and English."),
-    _t("punctuation:no_comma", v_no_comma, (
+    ), sample=_NO_KW, graded=g_english_lowercase, repair=r_english_lowercase, repair_rank=RANK_CASE,
+        no_repair="non-English text would need a translation", description="All lowercase and English."),
+    _t("punctuation:no_comma", verify=v_no_comma, templates=(
         "In your entire response, refrain from the use of any commas.",
         "Do not use any commas in your answer.",
         "Write your reply without a single comma.",
-    ), _NO_KW, graded=g_no_comma, description="No comma."),
-    _t("startend:quotation", v_quotation, (
+    ), sample=_NO_KW, graded=g_no_comma, repair=r_no_comma, description="No comma."),
+    _t("startend:quotation", verify=v_quotation, templates=(
         "Wrap your entire response with double quotation marks.",
         'Put your whole answer inside double quotes, like "...".',
         "Enclose the complete reply in a pair of double quotation marks.",
-    ), _NO_KW, graded=g_quotation, description="Wrapped in double quotes."),
+    ), sample=_NO_KW, graded=g_quotation, repair=r_quotation, repair_rank=RANK_WRAP,
+        description="Wrapped in double quotes."),
 )
 
 

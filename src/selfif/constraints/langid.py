@@ -47,8 +47,12 @@ class _VectorDetector(Detector):
         # Same as langdetect: strip URLs/mails, Vietnamese normalisation, then the first
         # max_text_length characters with runs of ' ' collapsed (its char loop keeps a space only
         # when the previous *input* character is not a space).
-        text = self.URL_RE.sub(" ", text)
-        text = self.MAIL_RE.sub(" ", text)
+        # Both patterns need a literal ("http", "@"); skipping the scan when it is absent gives the
+        # same text and saves ~1 s per MB (the mail pattern tries 64 characters at every position).
+        if "http" in text:
+            text = self.URL_RE.sub(" ", text)
+        if "@" in text:
+            text = self.MAIL_RE.sub(" ", text)
         text = NGram.normalize_vi(text)
         self.text += _SPACE_RUN.sub(" ", text[: self.max_text_length])
 

@@ -24,6 +24,9 @@ __all__ = [
     "get",
     "graded",
     "register",
+    "repair",
+    "repair_chain",
+    "repairable",
     "verify",
 ]
 
@@ -40,6 +43,7 @@ def register(ctype: ConstraintType, *, replace: bool = False) -> ConstraintType:
     if len(ctype.templates) < 1:
         raise ConstraintError(f"{ctype.id}: at least one template is required")
     _REGISTRY[ctype.id] = ctype
+    _prompt_types.cache_clear()  # a new type may read the prompt
     return ctype
 
 
@@ -86,12 +90,12 @@ def _bind(type_id: str, kwargs: Mapping[str, Any], prompt: str | None) -> tuple[
     if ctype.verify is None:
         raise ConstraintError(f"{type_id} is a soft constraint: it has no code verifier (use the reward model)")
     kw = ctype.check_kwargs(kwargs)
-    fill = ctype.extra.get("fill_from_prompt")
+    fill = ctype.fill_from_prompt
     if fill and fill not in kw:
         if prompt is None:
             raise ConstraintError(f"{type_id}: needs kwarg {fill!r} or the prompt")
         kw[fill] = prompt
-    if ctype.extra.get("needs_prompt"):
+    if ctype.needs_prompt:
         if prompt is None:
             raise ConstraintError(f"{type_id}: needs the prompt to verify")
         kw["prompt"] = prompt
@@ -103,7 +107,7 @@ _BOUND: dict[Any, tuple[ConstraintType, dict[str, Any]]] = {}
 
 @functools.lru_cache(maxsize=1)
 def _prompt_types() -> frozenset[str]:
-    return frozenset(t.id for t in all_types() if t.extra.get("fill_from_prompt") or t.extra.get("needs_prompt"))
+    return frozenset(t.id for t in all_types() if t.uses_prompt)
 
 
 def _bound(type_id: str, kwargs: Mapping[str, Any] | None, prompt: str | None) -> tuple[ConstraintType, dict[str, Any]]:
@@ -162,6 +166,88 @@ def _graded_params(fn) -> frozenset[str]:
     import inspect
 
     return frozenset(p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
+def repairable(type_id: str) -> bool:
+    """Whether the type has a repair (soft types never do; unknown ids raise)."""
+    return get(type_id).repair is not None
+
+
+def repair(type_id: str, response: str, kwargs: Mapping[str, Any] | None = None, prompt: str | None = None) -> str | None:
+    """A minimally edited ``response`` that the strict verifier accepts, or ``None``.
+
+    ``None`` when the type has no repair, the response is blank (nothing of the policy's to
+    keep), the type's repair finds no honest edit, or its result still fails (the verifier has
+    the last word). A response that already passes comes back unchanged, so a repair is
+    idempotent.
+    """
+    if not isinstance(response, str):
+        raise ConstraintError(f"response must be a string, got {type(response).__name__}")
+    ctype, kw = _bound(type_id, kwargs, prompt)
+    if not response.strip():
+        return None
+    if verify(type_id, response, kwargs, prompt=prompt):
+        return response
+    if ctype.repair is None:
+        return None
+    fixed = ctype.repair(response, **kw)
+    if fixed is None or not verify(type_id, fixed, kwargs, prompt=prompt):
+        return None
+    return fixed
+
+
+_CHAIN_PASSES = 3
+
+
+def repair_chain(constraints: list[Mapping[str, Any] | ConstraintInstance], response: str, prompt: str | None = None) -> str | None:
+    """Repair ``response`` for every hard constraint of a chain jointly, or ``None``.
+
+    Repairs run in ``repair_rank`` order (content edits, layout, markup, edges, length budgets,
+    request prefix, case, wrapping; ties keep the chain's order), for up to three passes, since a
+    later edit can undo an earlier one (a prefixed request brings commas back). Length budgets
+    keep the closing sentences earlier repairs appended (``keep_last``). The result is returned
+    only if it passes every hard constraint strictly; soft constraints are the reward model's and
+    are not checked here.
+    """
+    hard = []
+    for c in constraints:
+        inst = c if isinstance(c, ConstraintInstance) else ConstraintInstance(**{"kind": get(c["id"]).kind, **c})
+        if get(inst.id).kind == "hard":
+            hard.append(inst)
+    hard.sort(key=lambda c: get(c.id).repair_rank)
+    if not response.strip():
+        return None
+    original = frozenset(_text.sentences(response))
+    out = response
+    for _ in range(_CHAIN_PASSES):
+        for c in hard:
+            fixed = _repair_in_chain(c, out, prompt, original)
+            if fixed is None:
+                return None
+            out = fixed
+        if all(verify(c.id, out, c.kwargs, prompt=prompt) for c in hard):
+            return out
+    return None
+
+
+def _repair_in_chain(c: ConstraintInstance, text: str, prompt: str | None, original: frozenset[str]) -> str | None:
+    ctype, kw = _bound(c.id, c.kwargs, prompt)
+    if verify(c.id, text, c.kwargs, prompt=prompt) or ctype.repair is None or "keep_last" not in _param_names(ctype.repair):
+        return repair(c.id, text, c.kwargs, prompt)
+    added = 0  # closing sentences that are not the policy's own
+    for s in reversed(_text.sentences(text)):
+        if s in original:
+            break
+        added += 1
+    fixed = ctype.repair(text, **kw, keep_last=added)
+    return fixed if fixed is not None and verify(c.id, fixed, c.kwargs, prompt=prompt) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _param_names(fn) -> frozenset[str]:
+    import inspect
+
+    return frozenset(inspect.signature(fn).parameters)
 
 
 def conflicts(id_a: str, id_b: str) -> bool:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from selfif.constraints.base import ConstraintError, ConstraintType
+from selfif.constraints.base import Arg, ConstraintError, ConstraintType
 
 
 def _soft(name: str, category: str, description: str, pools: dict[str, Sequence[Any]], templates: tuple[str, ...]) -> ConstraintType:
@@ -32,11 +32,10 @@ def _soft(name: str, category: str, description: str, pools: dict[str, Sequence[
         category=category,
         templates=templates,
         sample=sample,
-        params=frozenset(frozen),
-        required=frozenset(frozen),
+        args={k: Arg() for k in frozen},
         description=description,
         validate=validate,
-        extra={"pools": frozen},
+        pools=frozen,
     )
 
 

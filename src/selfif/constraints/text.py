@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 
 _CACHE = 4096
 _WORD_RE = re.compile(r"\w+")
@@ -36,10 +37,94 @@ def _word_tokenizer():
     return NLTKWordTokenizer()
 
 
+_WINDOW = 16_384
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Punkt English sentence spans of ``text``, computed window by window on long texts.
+
+    Punkt decides each candidate boundary from the token that ends with the full stop and the
+    token after it (plus the trained parameters), never from further context. So a long text is
+    tokenized in windows that end at whitespace (whole tokens); each window's decisions are kept
+    up to its last token, and the next window restarts at that token, so the last candidate is
+    decided again with its successor in view (see :func:`_last_token_start` for which tokens
+    qualify). A sentence still open at a window's end continues
+    into the next. Windows of repetitive text repeat and their spans are memoised, which keeps
+    megabytes of adversarial input (``"p. s. " * 10**5``, one "sentence" of 333k candidate
+    abbreviations) linear and fast. ``tests/test_constraints_fuzz.py`` checks the spans equal
+    one-shot Punkt.
+    """
+    if len(text) <= 2 * _WINDOW:
+        return _window_spans(text)
+    out: list[tuple[int, int]] = []
+    open_start: int | None = None  # start of a sentence that runs past the previous window
+    start, size = 0, _WINDOW
+    while True:
+        end = _whitespace_after(text, start + size)
+        spans = [(start + a, start + b) for a, b in _window_spans(text[start:end])]
+        if end >= len(text):
+            for a, b in spans:
+                out.append((a if open_start is None else open_start, b))
+                open_start = None
+            return tuple(out)
+        restart = _last_token_start(text, start, end)
+        if restart <= start:  # a single token fills the window: widen it
+            size *= 2
+            continue
+        for a, b in spans:
+            if b > restart:  # the span holding the restart token is redone next window
+                if open_start is None:
+                    open_start = a
+                break
+            out.append((a if open_start is None else open_start, b))
+            open_start = None
+        start, size = restart, _WINDOW
+
+
+def _last_token_start(text: str, start: int, end: int) -> int:
+    """Where the next window may restart: the start of the last token in ``text[start:end]``
+    (not the first) that opens with a letter or digit; ``start`` if there is none. Punkt moves a
+    boundary past closing quotes and brackets into the following token and merges a following
+    punctuation-only "sentence" into the one before, so such tokens are never restart points."""
+    i = start + len(text[start:end].rstrip(_ASCII_WS))
+    while i > start:
+        j = i
+        while j > start and text[j - 1] not in _ASCII_WS:
+            j -= 1
+        if j <= start:
+            return start
+        if text[j].isalnum():
+            return j
+        i = j
+        while i > start and text[i - 1] in _ASCII_WS:
+            i -= 1
+    return start
+
+
+# Punkt finds a candidate's word by scanning back to ASCII whitespace, while its regexes use
+# Unicode ``\s``; cutting only at ASCII whitespace is a token boundary for both.
+_ASCII_WS = " \t\n\r\x0b\x0c"
+
+
+def _whitespace_after(text: str, pos: int) -> int:
+    """The end of the whitespace run at or after ``pos`` (``len(text)`` if there is none)."""
+    m = _WS_RUN.search(text, pos)
+    return m.end() if m else len(text)
+
+
+_WS_RUN = re.compile(r"[ \t\n\r\x0b\x0c]+")
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _window_spans(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(sentence_tokenizer().span_tokenize(text))
+
+
 @functools.lru_cache(maxsize=_CACHE)
 def sentences(text: str) -> tuple[str, ...]:
     """Punkt English sentences of ``text``."""
-    return tuple(sentence_tokenizer().tokenize(text))
+    return tuple(text[a:b] for a, b in sentence_spans(text))
 
 
 def count_sentences(text: str) -> int:
@@ -77,10 +162,43 @@ def count_upper_tokens(text: str) -> int:
     without any uppercase character cannot contribute one and is not tokenized at all.
     """
     total = 0
-    for sent in sentences(text):
+    for sent, times in Counter(sentences(text)).items():  # repeated sentences are counted once
         if any(c.isupper() for c in sent):
-            total += sum(1 for t in _sentence_word_tokens(sent) if t.isupper())
+            for piece in _pieces(sent):
+                total += times * sum(1 for t in _sentence_word_tokens(piece) if t.isupper())
     return total
+
+
+def _pieces(sentence: str) -> list[str]:
+    """A long sentence cut after whitespace runs into ~``_WINDOW``-sized pieces.
+
+    The Treebank rules act within a token and the whitespace around it, except a few anchored at
+    the end of the text: a final colon or comma (a piece keeps its trailing whitespace, so they
+    cannot fire at a cut) and a final full stop, which only splits off an uncased "." and so
+    changes no token's ``isupper()``, unless the new space lets an apostrophe rule fire
+    (``JOHN'S.``): pieces are not cut after a token with both a full stop and an apostrophe. Each piece
+    then yields the tokens it has in the whole sentence, and repeated pieces of a repetitive
+    megabyte are tokenized once.
+    """
+    if len(sentence) <= 2 * _WINDOW:
+        return [sentence]
+    out, start = [], 0
+    while start < len(sentence):
+        end, pos = len(sentence), min(start + _WINDOW, len(sentence))
+        while pos > start and not sentence[pos - 1].isspace():  # back to a token start
+            pos -= 1
+        for m in _PIECE_CUT.finditer(sentence, pos):
+            token = m.group(1)
+            if "." not in token or not _APOSTROPHES.intersection(token):
+                end = m.end()
+                break
+        out.append(sentence[start:end])
+        start = end
+    return out
+
+
+_APOSTROPHES = frozenset("'\u2019`")
+_PIECE_CUT = re.compile(r"(?<!\S)(\S++)[ \t\n\r\x0b\x0c]+(?=\S)")  # a whole token, then ASCII whitespace
 
 
 _UNDETECTABLE = "\x00undetectable"
@@ -129,6 +247,6 @@ def clear_caches() -> None:
     """Forget every memoised measurement (benchmarks use it to time cold, per-response scoring)."""
     from selfif.constraints import langid
 
-    for fn in (sentences, words, nltk_word_tokens, _sentence_word_tokens, count_upper_tokens, detect_language, loose_variants):
+    for fn in (sentence_spans, _window_spans, sentences, words, nltk_word_tokens, _sentence_word_tokens, count_upper_tokens, detect_language, loose_variants):
         fn.cache_clear()
     langid.clear_cache()

@@ -16,18 +16,13 @@ from selfif.clikit import fail
 
 def _section(config: Optional[Path], overrides: list[str], name: str, flags: dict):
     """The ``name`` section of the preset with non-None ``flags`` applied on top (validated)."""
-    from pydantic import ValidationError
+    from selfif.clikit import load_preset, with_flags
 
-    from selfif.config import load_config
-
-    section = getattr(load_config(config, overrides), name)
-    data = section.model_dump()
-    data.update({k: v for k, v in flags.items() if v is not None})
-    try:
-        return type(section).model_validate(data)
-    except ValidationError as e:
-        msgs = [f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()]
-        raise ValueError("; ".join(msgs)) from None
+    preset = load_preset(config, overrides)
+    section = with_flags(getattr(preset, name), flags)
+    if name == "seeds" and section.decontaminate is None:  # the preset's own benchmark, as `selfif run` does
+        section = section.model_copy(update={"decontaminate": [preset.eval.benchmark]})
+    return section
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
@@ -37,7 +32,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         column: Optional[str] = typer.Option(None, "--column", help="Prompt column (default: first of prompt/text/instruction)."),
         n: Optional[int] = typer.Option(None, "-n", "--n", min=1, help="How many seeds to keep."),
         out: Path = typer.Option(Path("runs/demo/seeds.jsonl"), "--out", "-o", help="Output JSONL (stats go to <name>.stats.json)."),
-        decontaminate: Optional[list[str]] = typer.Option(None, "--decontaminate", help="Benchmark file(s) whose prompts must not leak into seeds (repeatable)."),
+        decontaminate: Optional[list[str]] = typer.Option(None, "--decontaminate", help="Benchmark file(s) or HF dataset id(s) whose prompts must not leak into seeds (repeatable; default: the preset's eval.benchmark, google/IFEval)."),
         seed: Optional[int] = typer.Option(None, "--seed"),
         limit_records: Optional[int] = typer.Option(None, "--limit-records", min=1, help="Read only the first N source records (smoke runs)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (seeds section)."),

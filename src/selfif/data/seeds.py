@@ -17,18 +17,24 @@ import logging
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
-from selfif.config import SeedsConfig
+from selfif.config import DEFAULT_BENCHMARK, SeedsConfig
 from selfif.data import filters
 from selfif.data.sources import RawSeed, StreamStats, iter_file, iter_source
-from selfif.io import InputError, atomic_write_json, write_jsonl
+from selfif.io import MAX_PROMPT_CHARS, InputError, atomic_write_json, write_jsonl
+from selfif.layout import stats_path
 
 log = logging.getLogger(__name__)
 
 FILTER_ORDER = ("empty", "length", "code", "formatting", "language", "contamination", "near_duplicate")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+MAX_SEED_CHARS = MAX_PROMPT_CHARS // 2
+"""A seed becomes the head of every prompt of its chain (plus up to five constraint sentences and,
+for repeat-the-prompt, a copy in the kwargs), so it gets half the prompt bound: one huge seed can
+neither make a row that the curriculum reader rejects nor multiply into a huge curriculum."""
 
 
 class Seed(BaseModel):
@@ -36,24 +42,33 @@ class Seed(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: str
-    text: str
+    text: str = Field(max_length=MAX_SEED_CHARS)
     source: str
 
 
-def resolve_benchmark(path: str) -> Path:
-    """A decontamination file, relative to the cwd or (for config defaults) to the repository root."""
-    p = Path(path).expanduser()
-    if p.exists():
-        return p
-    if not p.is_absolute() and (REPO_ROOT / p).exists():
-        return REPO_ROOT / p
-    raise InputError(path, None, "decontamination file does not exist")
+def decontamination_sources(sources: list[str] | None) -> list[str]:
+    """Resolved sources for the stats file: absolute paths for files, dataset ids as given."""
+    out = []
+    for s in [DEFAULT_BENCHMARK] if sources is None else sources:
+        p = Path(s).expanduser()
+        out.append(str(p.resolve()) if p.exists() else s)
+    return out
 
 
-def load_benchmark_texts(paths: list[str]) -> list[str]:
+def load_benchmark_texts(sources: list[str] | None) -> list[str]:
+    """Prompts of the decontamination sources: local files (JSONL/CSV/JSON, relative to the cwd)
+    or Hugging Face dataset ids in the IFEval format. ``None`` means the default benchmark."""
     texts: list[str] = []
-    for path in paths:
-        texts.extend(r.text for r in iter_file(resolve_benchmark(path)))
+    for source in decontamination_sources(sources):
+        p = Path(source).expanduser()
+        if p.exists():
+            texts.extend(r.text for r in iter_file(p))
+        elif source.count("/") == 1 and not source.startswith((".", "/", "~")) and not p.suffix:
+            from selfif.eval.benchmark import load_benchmark
+
+            texts.extend(r.prompt for r in load_benchmark(source, check_ids=False))
+        else:
+            raise InputError(source, None, "decontamination file does not exist")
     return texts
 
 
@@ -72,7 +87,7 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
     Returns ``(seeds, stats)``; ``stats["dropped"]`` maps each filter to how many it removed.
     """
     t0 = time.perf_counter()
-    bench_texts = load_benchmark_texts(list(cfg.decontaminate))  # fail early on a missing file
+    bench_texts = load_benchmark_texts(cfg.decontaminate)  # fail early on a missing file
     t_start_read = time.perf_counter()
     stream = StreamStats()
     dropped = dict.fromkeys(FILTER_ORDER, 0)
@@ -82,10 +97,15 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
         if limit_records is not None and n_read >= limit_records:
             break
         n_read += 1
-        text = normalise(raw.text)
-        if not text:
+        # A raw text far over the bound is dropped unread: normalising a 50 MB record would
+        # allocate millions of words just to find it too long.
+        too_long = len(raw.text) > 4 * MAX_SEED_CHARS
+        text = "" if too_long else normalise(raw.text)
+        if too_long:
+            dropped["length"] += 1
+        elif not text:
             dropped["empty"] += 1
-        elif not cfg.min_chars <= len(text) <= cfg.max_chars:
+        elif not cfg.min_chars <= len(text) <= min(cfg.max_chars, MAX_SEED_CHARS):
             dropped["length"] += 1
         elif filters.has_code(raw.text):
             dropped["code"] += 1
@@ -119,6 +139,9 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
     chosen.sort(key=lambda r: order[r.id])  # source order in the file
     seeds = [Seed(id=r.id, text=r.text, source=r.source) for r in chosen]
     elapsed = time.perf_counter() - t0
+    if not seeds:  # before anything is written: an existing seeds file must survive a bad source
+        raise InputError(cfg.source, None, f"no seeds survived the filters ({n_read} candidates read; "
+                         f"dropped: {', '.join(f'{k} {v}' for k, v in dropped.items() if v) or 'none'})")
     if len(seeds) < cfg.n:
         log.warning("only %d seeds survived the filters (asked for %d)", len(seeds), cfg.n)
     stats = {
@@ -130,7 +153,7 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
         "after_filters": len(kept),
         "n_requested": cfg.n,
         "n_written": len(seeds),
-        "decontaminated_against": [str(resolve_benchmark(p).resolve()) for p in cfg.decontaminate],
+        "decontaminated_against": decontamination_sources(cfg.decontaminate),
         "benchmark_prompts": len(bench_texts),
         "settings": cfg.model_dump(mode="json"),
         "seconds": {"read_and_cheap_filters": round(t_read, 3), "total": round(elapsed, 3)},
@@ -143,9 +166,9 @@ def write_seeds(seeds: list[Seed], stats: dict, out: str | Path) -> tuple[Path, 
     """Write ``seeds.jsonl`` and ``seeds.stats.json`` next to it, atomically."""
     out = Path(out)
     write_jsonl(out, seeds)
-    stats_path = out.with_name(out.name.removesuffix(".jsonl") + ".stats.json")
-    atomic_write_json(stats_path, stats)
-    return out, stats_path
+    stats_file = stats_path(out)
+    atomic_write_json(stats_file, stats)
+    return out, stats_file
 
 
 def format_stats(stats: dict) -> str:

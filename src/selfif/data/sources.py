@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfif.io import InputError, iter_jsonl_lines
+from selfif.io import InputError, iter_jsonl_lines, iter_text_lines, locate_not_utf8
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,15 @@ def iter_json_array(
     record that is malformed *before* the end of the file is an :class:`InputError` with the
     line number where it starts.
     """
-    stats = stats if stats is not None else StreamStats()
-    decoder = json.JSONDecoder()
     path = Path(path)
+    try:
+        yield from _iter_json_array(path, chunk_chars, stats if stats is not None else StreamStats())
+    except UnicodeDecodeError:
+        raise locate_not_utf8(path) from None
+
+
+def _iter_json_array(path: Path, chunk_chars: int, stats: StreamStats) -> Iterator[dict]:
+    decoder = json.JSONDecoder()
     with path.open("r", encoding="utf-8") as f:
         buf = f.read(chunk_chars)
         line_base = 1  # line number of buf[0]
@@ -152,14 +158,17 @@ def iter_file(path: str | os.PathLike, column: str | None = None, name: str | No
     if not path.exists():
         raise InputError(path, None, "file does not exist")
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
+        # csv reads from the bounded line reader: a bad byte or a huge line is reported at its line
+        reader = csv.DictReader(line for _, line in iter_text_lines(path))
+        try:
             col = _pick_column(list(reader.fieldnames or []), column, path, 1)
             for i, row in enumerate(reader):
                 text = row.get(col)
                 if text is None:
                     raise InputError(path, reader.line_num, f"row has no value for column {col!r}")
                 yield RawSeed(f"{name}-{i:06d}", text, name)
+        except csv.Error as e:
+            raise InputError(path, reader.line_num, f"not valid CSV ({e})") from None
         return
     col = None
     for lineno, obj in iter_jsonl_lines(path):
@@ -182,7 +191,12 @@ def iter_hf(dataset_id: str, column: str | None = None, split: str = "train") ->
                 raise InputError(dataset_id, None, f"no split {split!r}; splits are {list(ds)}")
             ds = ds[split]
     else:
-        ds = load_dataset(dataset_id, split=split)
+        try:
+            ds = load_dataset(dataset_id, split=split)
+        except Exception as e:  # noqa: BLE001 - datasets raises many types; all mean "cannot load"
+            from selfif.hub import not_found
+
+            raise InputError(dataset_id, None, not_found(dataset_id, "dataset", ["sharegpt", "a JSONL/CSV/JSON file", "a saved dataset directory"], e)) from None
     col = _pick_column(list(ds.column_names), column, dataset_id, None)
     name = dataset_id.rstrip("/").split("/")[-1]
     for i, text in enumerate(ds[col]):

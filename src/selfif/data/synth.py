@@ -17,27 +17,16 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from selfif.config import ConfigError, SynthConfig
 from selfif.constraints.base import ConstraintInstance, ConstraintType
+from selfif.data.curriculum import CurriculumRow  # the row model written here (its one home)
 from selfif.data.seeds import Seed
 from selfif.io import InputError, atomic_write_json, write_jsonl
+from selfif.layout import stats_path
 
 # Paper (Ren et al., 2025): instructions per level and constraint kinds of its curriculum.
 PAPER_LEVELS = {1: 2806, 2: 2745, 3: 2700, 4: 2700, 5: 2619}
 PAPER_KINDS = {"soft": 24196, "hard": 16095}
-
-
-class CurriculumRow(BaseModel):
-    """One line of ``curriculum.jsonl`` (docs/artifacts.md)."""
-
-    model_config = ConfigDict(extra="forbid")
-    seed_id: str
-    level: int = Field(ge=0)
-    prompt: str
-    seed_text: str
-    constraints: list[ConstraintInstance]
 
 
 def _pool(kind: str, ids: list[str] | None) -> list[ConstraintType]:
@@ -81,9 +70,9 @@ def sample_chain(
 
 def _instance(ctype: ConstraintType, rng: random.Random, seed_text: str) -> ConstraintInstance:
     """Sample and render one instance; a type whose verifier compares against the request
-    (``extra["fill_from_prompt"]``, e.g. repeat-the-prompt) gets the bare seed text, which is the
+    (``fill_from_prompt``, e.g. repeat-the-prompt) gets the bare seed text, which is the
     same at every level of the chain and does not contain the constraint sentences."""
-    fill = ctype.extra.get("fill_from_prompt")
+    fill = ctype.fill_from_prompt
     if not fill:
         return ctype.instance(rng)
     return ctype.instance(rng, kwargs={**ctype.sample(rng), fill: seed_text})
@@ -173,5 +162,5 @@ def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dic
     stats = curriculum_stats(rows, cfg, len(seeds))
     out = Path(out)
     write_jsonl(out, rows)
-    atomic_write_json(out.with_name(out.name.removesuffix(".jsonl") + ".stats.json"), stats)
+    atomic_write_json(stats_path(out), stats)
     return stats

@@ -1,7 +1,8 @@
 """IFEval evaluation: benchmark loading, batched generation, official-semantics scoring, reports.
 
 Public API (imported lazily so ``selfif --help`` stays fast):
-``evaluate_ifeval``, ``score_responses``, ``score_file``, ``compare_report``, ``load_benchmark``.
+``evaluate_ifeval``, ``score_responses``, ``score_file``, ``compare_report``, ``compare_dirs``,
+``paired_bootstrap``, ``load_benchmark``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ _API = {
     "score_file": "selfif.eval.ifeval",
     "score_responses": "selfif.eval.scoring",
     "compare_report": "selfif.eval.report",
+    "compare_dirs": "selfif.eval.bootstrap",
+    "paired_bootstrap": "selfif.eval.bootstrap",
     "load_benchmark": "selfif.eval.benchmark",
     "BenchmarkRow": "selfif.eval.benchmark",
 }

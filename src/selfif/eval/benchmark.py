@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from selfif.io import InputError, _pydantic_reason, read_jsonl
+from selfif.io import MAX_PROMPT_CHARS, InputError, iter_jsonl_rows, validate_row
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class BenchmarkRow(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     key: int | str
-    prompt: str
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)  # generated from whole: a huge one is rejected at read
     instruction_id_list: list[str]
     kwargs: list[dict[str, Any]]
 
@@ -56,7 +57,11 @@ def _looks_like_path(source: str) -> bool:
 
 
 def _check_ids(rows: list[BenchmarkRow], where: list[tuple[str, int | None]]) -> None:
-    """Unknown instruction ids are a benchmark error (file:line), not a per-response failure."""
+    """Unknown instruction ids are a benchmark error (file:line), not a per-response failure.
+
+    Kwargs the checker rejects are not: scoring counts them as not followed and reports them
+    (``scores.json`` "errors"), so one odd row does not void an evaluation.
+    """
     from selfif.constraints import registry
     from selfif.constraints.base import ConstraintError
 
@@ -68,22 +73,27 @@ def _check_ids(rows: list[BenchmarkRow], where: list[tuple[str, int | None]]) ->
                 raise InputError(src, line, f"unknown instruction id {iid!r} ({e})") from None
 
 
-def load_benchmark(source: str | os.PathLike, limit: int | None = None, *, check_ids: bool = True) -> list[BenchmarkRow]:
+def load_benchmark(
+    source: str | os.PathLike, limit: int | None = None, *, check_ids: bool = True, instruction_types: Sequence[str] | None = None,
+) -> list[BenchmarkRow]:
     """Rows of a benchmark: a JSONL path, or a Hugging Face dataset id such as ``google/IFEval``.
 
     A path that exists (or ends in ``.jsonl``) is read as a file; anything else of the form
     ``owner/name`` is passed to :func:`datasets.load_dataset` (the only case that may touch the
     network, and only because the user named a hub dataset). ``limit`` keeps the first N rows.
     Bad rows raise :class:`~selfif.io.InputError` naming the file and line (or the dataset row).
+    ``instruction_types`` keeps only rows asking for at least one of those ids (before ``limit``).
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     src = str(source)
     path = Path(src).expanduser()
     if path.exists() or _looks_like_path(src):
-        rows, where = _load_jsonl(path, limit)
+        rows, where = _load_jsonl(path, None if instruction_types else limit)
     else:
-        rows, where = _load_hf(src, limit)
+        rows, where = _load_hf(src, None if instruction_types else limit)
+    if instruction_types:
+        rows, where = _only_types(rows, where, instruction_types, src, limit)
     if not rows:
         raise InputError(src, None, "benchmark has no rows")
     seen: dict[str, int | None] = {}
@@ -96,14 +106,32 @@ def load_benchmark(source: str | os.PathLike, limit: int | None = None, *, check
     return rows
 
 
+def _only_types(rows: list[BenchmarkRow], where: list, types: Sequence[str], src: str, limit: int | None) -> tuple[list, list]:
+    """Rows asking for any of ``types`` (first ``limit`` of them): an evaluation focused on the
+    formats a run teaches, e.g. a demo that can show an effect on 2 CPU cores."""
+    from selfif.constraints import registry
+    from selfif.constraints.base import ConstraintError
+
+    for t in types:
+        try:
+            registry.get(t)
+        except ConstraintError:
+            raise InputError(src, None, f"unknown instruction type {t!r} in instruction_types") from None
+    keep = [i for i, r in enumerate(rows) if set(r.instruction_id_list) & set(types)][:limit]
+    if not keep:
+        raise InputError(src, None, f"no row asks for any of the instruction types {list(types)}")
+    return [rows[i] for i in keep], [where[i] for i in keep]
+
+
 def _load_jsonl(path: Path, limit: int | None) -> tuple[list[BenchmarkRow], list[tuple[str, int | None]]]:
-    # read_jsonl validates and locates errors; it skips blank lines, so recover line numbers
-    # for later checks by counting non-blank lines.
-    rows = read_jsonl(path, BenchmarkRow)
-    lines = [i for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if ln.strip()]
-    if limit is not None:
-        rows = rows[:limit]
-    return rows, [(str(path), ln) for ln in lines[: len(rows)]]
+    """Rows with their line numbers, from the one reader (which validates and locates errors)."""
+    rows, where = [], []
+    for lineno, row in iter_jsonl_rows(path, BenchmarkRow):
+        rows.append(row)
+        where.append((str(path), lineno))
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows, where
 
 
 def _load_hf(dataset_id: str, limit: int | None) -> tuple[list[BenchmarkRow], list[tuple[str, int | None]]]:
@@ -113,14 +141,13 @@ def _load_hf(dataset_id: str, limit: int | None) -> tuple[list[BenchmarkRow], li
     try:
         ds = datasets.load_dataset(dataset_id, split="train")
     except Exception as e:  # noqa: BLE001 - datasets raises many types; all mean "cannot load"
-        raise InputError(dataset_id, None, f"not a local file and could not be loaded as a Hugging Face dataset: {e}") from None
+        from selfif.hub import not_found
+
+        raise InputError(dataset_id, None, not_found(dataset_id, "benchmark", ["a local IFEval JSONL file"], e)) from None
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     rows, where = [], []
     for i, rec in enumerate(ds):
-        try:
-            rows.append(BenchmarkRow.model_validate(rec))
-        except ValidationError as e:
-            raise InputError(f"{dataset_id}[train]", i, f"expected an IFEval row: {_pydantic_reason(e)}") from None
+        rows.append(validate_row(BenchmarkRow, rec, f"{dataset_id}[train]", i))
         where.append((f"{dataset_id}[train]", i))
     return rows, where

@@ -12,9 +12,10 @@ from typing import Optional
 
 import typer
 
-from selfif.clikit import fail
+from selfif.clikit import fail, from_preset
 
-from selfif.config import DEFAULT_BENCHMARK
+BENCHMARK_HELP = ("IFEval benchmark: a Hugging Face dataset id (default google/IFEval, via eval.benchmark) or a local "
+                  "JSONL file in the official input_data.jsonl format (offline).")
 
 
 def _print_scores(scores: dict, out: Path) -> None:
@@ -27,57 +28,100 @@ def _print_scores(scores: dict, out: Path) -> None:
         typer.echo(f"warning: {scores['n_missing']} benchmark prompts had no response (not scored)", err=True)
     if scores.get("n_errors"):
         typer.echo(f"warning: {scores['n_errors']} verifier errors counted as not followed (see scores.json 'errors')", err=True)
+    if scores.get("comparison"):
+        from selfif.eval.report import delta_summary
+
+        typer.echo(delta_summary(scores["comparison"]))
     typer.echo(f"outputs in {out}/ (scores.json, report.md, per_instruction.png, eval_results_*.jsonl)")
+
+
+BASELINE_HELP = ("An earlier evaluation directory of the same prompts: scores.json gets 'comparison', every delta "
+                 "with a paired bootstrap 95 % interval.")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) -> None:
     @eval_app.command("ifeval")
     def eval_ifeval(
-        model: str = typer.Option("smollm2-135m", "--model", "-m", help="Alias, checkpoint directory or hub id."),
-        benchmark: str = typer.Option(DEFAULT_BENCHMARK, "--benchmark", "-b", help="IFEval JSONL path, or a Hugging Face dataset id such as google/IFEval."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Alias, checkpoint directory or hub id (default: the preset's model).", show_default=from_preset("model")),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help=BENCHMARK_HELP),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N prompts only."),
         out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Output directory (rerun the same command to resume)."),
-        max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1),
-        batch_size: int = typer.Option(16, "--batch-size", min=1),
-        temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
-        top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
-        seed: int = typer.Option(0, "--seed"),
-        backend: str = typer.Option("auto", "--backend", help="auto | transformers | vllm"),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, show_default=from_preset("eval.generation.max_new_tokens")),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, show_default=from_preset("eval.generation.batch_size")),
+        temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="0 = greedy.", show_default=from_preset("eval.generation.temperature")),
+        top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, show_default=from_preset("eval.generation.top_p")),
+        seed: Optional[int] = typer.Option(None, "--seed", show_default=from_preset("eval.generation.seed")),
+        backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | ctranslate2 | vllm", show_default=from_preset("eval.generation.backend")),
+        precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | bf16 (auto: bf16 autocast where the CPU has native bf16)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (eval section, top-level model); flags override it."),
+        set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. eval.generation.max_new_tokens=256."),
+        baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
+        restart: bool = typer.Option(False, "--restart", help="Discard responses.partial.jsonl and generate again."),
+        instruction_type: list[str] = typer.Option([], "--instruction-type", help="Keep only prompts asking for this instruction id (repeatable; eval.instruction_types)."),
     ) -> None:
-        """Generate responses to IFEval prompts with MODEL, then score them (strict and loose)."""
-        from pydantic import ValidationError
+        """Generate responses to IFEval prompts with MODEL, then score them (strict and loose).
 
-        from selfif.config import GenerationConfig
-        from selfif.constraints.base import ConstraintError
+        Defaults come from the preset's ``eval`` section (greedy, 512 new tokens, google/IFEval).
+        """
+        from selfif.clikit import load_preset, user_errors, with_flags
         from selfif.eval.ifeval import evaluate_ifeval
-        from selfif.io import InputError
-        from selfif.models import ModelNotAvailable
 
+        pc = load_preset(config, set_)
+        ec = with_flags(pc.eval, dict(benchmark=benchmark, limit=limit, instruction_types=instruction_type or None, generation=dict(
+            backend=backend, max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed,
+            precision=precision,
+        )))  # fmt: skip
         try:
-            gen = GenerationConfig(
-                backend=backend, max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed
-            )
-        except ValidationError as e:
-            fail(ValueError("; ".join(f"--{'-'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())))
-        try:
-            scores = evaluate_ifeval(model, benchmark, out, limit=limit, generation=gen)
-        except (InputError, ConstraintError, ModelNotAvailable, FileNotFoundError) as e:
+            scores = evaluate_ifeval(model or pc.model, ec.benchmark, out, limit=ec.limit, generation=ec.generation,
+                                     instruction_types=ec.instruction_types, baseline=baseline, restart=restart)
+        except user_errors() as e:
             fail(e)
         _print_scores(scores, out)
 
     @score_app.command("ifeval")
     def score_ifeval(
         responses: Path = typer.Argument(..., help="JSONL with {\"prompt\", \"response\"} rows."),
-        benchmark: str = typer.Option(DEFAULT_BENCHMARK, "--benchmark", "-b", help="IFEval JSONL path or Hugging Face dataset id."),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help=BENCHMARK_HELP),
         out: Path = typer.Option(Path("runs/score"), "--out", "-o", help="Output directory."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (eval.benchmark)."),
+        set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. eval.benchmark=google/IFEval."),
+        baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
     ) -> None:
         """Score an existing responses file (rows matched to the benchmark by prompt text)."""
-        from selfif.constraints.base import ConstraintError
+        from selfif.clikit import load_preset, user_errors
         from selfif.eval.ifeval import score_file
-        from selfif.io import InputError
 
         try:
-            scores = score_file(responses, benchmark, out)
-        except (InputError, ConstraintError) as e:
+            scores = score_file(responses, benchmark or load_preset(config, set_).eval.benchmark, out, baseline=baseline)
+        except user_errors() as e:
             fail(e)
         _print_scores(scores, out)
+
+    @eval_app.command("compare")
+    def eval_compare(
+        before: Path = typer.Argument(..., help="Evaluation directory of the starting policy (eval ifeval / score ifeval --out)."),
+        after: Path = typer.Argument(..., help="Evaluation directory of the trained policy, same prompts."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write compare.json and compare.md here."),
+        resamples: Optional[int] = typer.Option(None, "--resamples", min=100, help="Bootstrap resamples (default: bootstrap.RESAMPLES)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Bootstrap seed; the result is deterministic given it (default: bootstrap.SEED)."),
+    ) -> None:
+        """Before/after deltas of two evaluations of the same prompts, each with a paired bootstrap 95 % interval."""
+        import json
+
+        from selfif.clikit import user_errors
+        from selfif.eval.bootstrap import compare_dirs
+        from selfif.eval.report import compare_report, delta_summary
+        from selfif.io import atomic_write_json, atomic_write_text
+        from selfif.layout import COMPARE, COMPARE_MD, SCORES
+
+        try:
+            comparison = compare_dirs(before, after, **{k: v for k, v in dict(resamples=resamples, seed=seed).items() if v is not None})
+            scores = [json.loads((d / SCORES).read_text(encoding="utf-8")) for d in (before, after)]
+        except (*user_errors(), ValueError) as e:
+            fail(e)
+        table = compare_report(*scores, comparison=comparison)
+        typer.echo(table)
+        if out is not None:
+            atomic_write_json(out / COMPARE, comparison)
+            atomic_write_text(out / COMPARE_MD, f"# IFEval: `{after}` vs `{before}`\n\n{table}")
+        typer.echo(delta_summary(comparison))

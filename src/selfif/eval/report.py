@@ -71,6 +71,9 @@ def render_report(scores: Mapping[str, Any], title: str = "IFEval results") -> s
         ),
         "",
     ]
+    if scores.get("comparison"):
+        c = scores["comparison"]
+        out += [f"## Against the baseline `{c['before']}`", "", _comparison_section(c)]
     if scores.get("n_missing"):
         out += [
             "## Missing responses",
@@ -122,12 +125,74 @@ def plot_per_instruction(scores: Mapping[str, Any], path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def compare_report(before: Mapping[str, Any], after: Mapping[str, Any], labels: tuple[str, str] = ("before", "after")) -> str:
-    """Markdown before/after table with deltas in percentage points (overall and per instruction id)."""
+def pp_interval(entry: Mapping[str, Any]) -> str:
+    """A delta with its interval in percentage points, e.g. ``+4.8 pp [+1.9, +7.6]``."""
+    if entry["delta"] is None:
+        return "–"
+    if entry["low"] is None:
+        return f"{100 * entry['delta']:+.1f} pp [–]"
+    return f"{100 * entry['delta']:+.1f} pp [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}]"
+
+
+def _level(comparison: Mapping[str, Any]) -> str:
+    return f"{100 * comparison['confidence']:g} %"
+
+
+def noise_verdict(entry: Mapping[str, Any], comparison: Mapping[str, Any]) -> str:
+    """Plain words for one delta: does its interval exclude zero?"""
+    if entry["excludes_zero"]:
+        return f"{'gain' if entry['delta'] > 0 else 'loss'}: the {_level(comparison)} interval excludes zero"
+    return f"no effect distinguishable from noise at {_level(comparison)}"
+
+
+def _short(name: str) -> str:
+    return name.replace("-level", "").lower()
+
+
+def delta_summary(comparison: Mapping[str, Any]) -> str:
+    """One line for a terminal: every overall delta with its interval, then which ones exclude zero."""
+    ov = comparison["overall"]
+    parts = [f"{_short(name)} {pct(ov[k]['before'])} -> {pct(ov[k]['after'])} ({pp_interval(ov[k])})" for k, name in OVERALL]
+    sig = [_short(name) for k, name in OVERALL if ov[k]["excludes_zero"]]
+    tail = f"interval excludes zero for {', '.join(sig)}" if sig else f"no effect distinguishable from noise at {_level(comparison)}"
+    return (f"IFEval after vs before, {comparison['n_prompts']} prompts, {_level(comparison)} paired bootstrap: "
+            + "; ".join(parts) + f" -- {tail}")
+
+
+def _comparison_section(c: Mapping[str, Any]) -> str:
+    ov = c["overall"]
+    lines = [
+        f"Intervals: {_level(c)} paired bootstrap over the {c['n_prompts']} prompts (instructions resampled with their "
+        f"prompt), {c['resamples']} resamples, seed {c['seed']}.",
+        "",
+    ]
+    lines += [f"- **{name}**: {pct(ov[k]['before'])} → {pct(ov[k]['after'])}, {pp_interval(ov[k])}: {noise_verdict(ov[k], c)}."
+              for k, name in OVERALL]
+    return "\n".join(lines) + "\n\n"
+
+
+def compare_report(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    labels: tuple[str, str] = ("before", "after"),
+    comparison: Mapping[str, Any] | None = None,
+) -> str:
+    """Markdown before/after table with deltas in percentage points (overall and per instruction id).
+
+    With ``comparison`` (:func:`selfif.eval.bootstrap.paired_bootstrap`) every delta carries its
+    interval and the overall deltas get a plain verdict, so a reader never mistakes noise for a gain.
+    """
     b, a = labels
+    ov = (comparison or {}).get("overall", {})
+    per_ci = (comparison or {}).get("per_instruction", {})
+
+    def d(vb: Any, va: Any, entry: Mapping[str, Any] | None) -> str:
+        return pp_interval(entry) if entry else _delta(vb, va)
+
+    head = "Δ (pp)" if not comparison else f"Δ (pp) [{_level(comparison)} CI]"
     overall = _table(
-        ["Metric", b, a, "Δ (pp)"],
-        [[name, pct(before.get(k)), pct(after.get(k)), _delta(before.get(k), after.get(k))] for k, name in OVERALL],
+        ["Metric", b, a, head],
+        [[name, pct(before.get(k)), pct(after.get(k)), d(before.get(k), after.get(k), ov.get(k))] for k, name in OVERALL],
     )
     ids = sorted(set(before.get("per_instruction", {})) | set(after.get("per_instruction", {})))
     rows = []
@@ -139,10 +204,10 @@ def compare_report(before: Mapping[str, Any], after: Mapping[str, Any], labels: 
                 f"`{i}`",
                 pct(vb.get("strict")),
                 pct(va.get("strict")),
-                _delta(vb.get("strict"), va.get("strict")),
+                d(vb.get("strict"), va.get("strict"), per_ci.get(i, {}).get("strict")),
                 pct(vb.get("loose")),
                 pct(va.get("loose")),
-                _delta(vb.get("loose"), va.get("loose")),
+                d(vb.get("loose"), va.get("loose"), per_ci.get(i, {}).get("loose")),
                 va.get("count", vb.get("count", 0)),
             ]
         )
@@ -150,4 +215,5 @@ def compare_report(before: Mapping[str, Any], after: Mapping[str, Any], labels: 
     note = ""
     if before.get("n_prompts") != after.get("n_prompts"):
         note = f"\n\nNote: {b} scored {before.get('n_prompts')} prompts, {a} scored {after.get('n_prompts')}; deltas compare different sets.\n"
-    return f"### Overall (%)\n\n{overall}\n\n### Per instruction id (%)\n\n{per_id}\n{note}"
+    verdicts = _comparison_section(comparison) if comparison else ""
+    return f"### Overall (%)\n\n{verdicts}{overall}\n\n### Per instruction id (%)\n\n{per_id}\n{note}"

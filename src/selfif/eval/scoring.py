@@ -21,7 +21,9 @@ responses are already on disk, so a rerun after the fix only re-scores.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,8 +111,9 @@ def judge(
     responses: Sequence[str] | Mapping[str, str],
     benchmark_rows: Sequence[BenchmarkRow | Mapping[str, Any]],
     progress: bool = True,
+    workers: int | None = None,
 ) -> Judged:
-    """Judge responses against rows.
+    """Judge responses against rows (``workers``: processes; None = every core this process has).
 
     ``responses`` is either a list aligned with ``benchmark_rows`` or a mapping prompt -> response
     (the official matching rule); rows whose prompt the mapping lacks are skipped and listed in
@@ -124,9 +127,67 @@ def judge(
         if len(responses) != len(rows):
             raise ValueError(f"got {len(responses)} responses for {len(rows)} benchmark rows")
         pairs, missing = list(zip(rows, responses)), []
-    errors: list[dict[str, Any]] = []
-    results = [judge_row(r, resp, errors) for r, resp in tqdm(pairs, desc="score", unit="row", disable=not progress)]
+    results, errors = _judge_pairs(pairs, progress, workers)
     return Judged(results, errors, missing)
+
+
+PARALLEL_MIN_ROWS = 256  # below this a pool's start-up costs more than it saves
+_CHUNK = 64
+_SHARED: list[tuple[BenchmarkRow, str]] = []  # the rows, inherited by forked workers (nothing pickled in)
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _judge_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[list[bool], list[bool]]], list[dict[str, Any]]]:
+    errors: list[dict[str, Any]] = []
+    out = []
+    for row, resp in _SHARED[bounds[0] : bounds[1]]:
+        r = judge_row(row, resp, errors)
+        out.append((r.strict, r.loose))
+    return out, errors
+
+
+def _judge_pairs(pairs: list[tuple[BenchmarkRow, str]], progress: bool, workers: int | None) -> tuple[list[RowResult], list[dict[str, Any]]]:
+    """Verdicts in row order, over a pool of forked processes when it pays (verifiers are pure
+    Python, so threads would not run in parallel). Chunks are judged and merged in order, so the
+    results and the error list are exactly what the serial loop gives."""
+    import multiprocessing as mp
+
+    workers = default_workers() if workers is None else workers
+    bar = tqdm(total=len(pairs), desc="score", unit="row", disable=not progress)
+    if workers <= 1 or len(pairs) < PARALLEL_MIN_ROWS or "fork" not in mp.get_all_start_methods():
+        errors: list[dict[str, Any]] = []
+        results = []
+        for r, resp in pairs:
+            results.append(judge_row(r, resp, errors))
+            bar.update()
+        bar.close()
+        return results, errors
+    global _SHARED
+    _SHARED = pairs
+    bounds = [(i, min(i + _CHUNK, len(pairs))) for i in range(0, len(pairs), _CHUNK)]
+    results, errors = [], []
+    try:
+        # The first chunk is judged here, before forking: the verifiers' lazy imports and models
+        # (NLTK, Punkt, language profiles) then load once and the workers inherit them, instead
+        # of every worker paying seconds for them.
+        first = _judge_chunk(bounds[0])
+        with mp.get_context("fork").Pool(workers) as pool:
+            chunks = pool.imap(_judge_chunk, bounds[1:])
+            for (lo, _), (verdicts, errs) in zip(bounds, itertools.chain([first], chunks)):
+                results.extend(RowResult(pairs[lo + j][0], pairs[lo + j][1], s, l) for j, (s, l) in enumerate(verdicts))
+                errors.extend(errs)
+                bar.update(len(verdicts))
+    finally:
+        _SHARED = []
+        bar.close()
+    return results, errors
 
 
 def _acc(followed: int, total: int) -> float:

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from selfif.data.synth import CurriculumRow
+from selfif.data.curriculum import CurriculumRow
 from selfif.io import InputError, atomic_write_json
+from selfif.layout import AUDIT, RESPONSES
 from selfif.labeling.label import ResponseRow
 from selfif.labeling.pairs import chains, verifier_verdict
 
@@ -64,7 +65,7 @@ class _Tally:
 
 
 def audit(curriculum: list[CurriculumRow], responses: list[ResponseRow], near_chance: float = NEAR_CHANCE,
-          responses_path: str = "responses.jsonl") -> dict:
+          responses_path: str = RESPONSES) -> dict:
     """The audit report (see module docstring); soft constraints are only counted."""
     by_key = {(r.seed_id, r.level): r for r in responses}
     per_type: dict[str, _Tally] = defaultdict(_Tally)
@@ -107,7 +108,7 @@ def audit(curriculum: list[CurriculumRow], responses: list[ResponseRow], near_ch
 
 
 def write_audit(report: dict, out_dir: str | Path) -> Path:
-    return atomic_write_json(Path(out_dir) / "audit.json", report)
+    return atomic_write_json(Path(out_dir) / AUDIT, report)
 
 
 def _fmt(x: float | None) -> str:

@@ -7,6 +7,11 @@ assumption is only that a model tends to follow a constraint more when it is ask
 Hard constraints also get ``verifier_label`` (the code checker's verdict on the same response and
 kwargs), which the audit uses to measure how often the contrast assumption holds, and which
 ``hard_labels="verifier"`` uses as the label itself.
+
+With ``repair_positives`` a hard c_k also gets a third pair: the L_{k-1} response (which was not
+asked for c_k) repaired by code for c_k (``registry.repair``), labelled 1 with source ``repair``.
+The contrastive labels sit at chance on the types the policy never follows (issue 12); a repair
+is a positive that differs from a real negative only in what the constraint asks for.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from selfif.constraints.base import ConstraintInstance
-from selfif.data.synth import CurriculumRow
+from selfif.data.curriculum import CurriculumRow
 from selfif.io import InputError
 from selfif.labeling.label import ResponseRow
+from selfif.layout import RESPONSES
 
 
 class Pair(BaseModel):
@@ -34,7 +40,7 @@ class Pair(BaseModel):
     response: str
     instruction: str
     label: Literal[0, 1]
-    source: Literal["contrast", "verifier"]
+    source: Literal["contrast", "verifier", "repair"]
     verifier_label: Literal[0, 1] | None
 
 
@@ -59,11 +65,14 @@ def build_pairs(
     curriculum: list[CurriculumRow],
     responses: list[ResponseRow],
     hard_labels: Literal["contrast", "verifier"] = "contrast",
-    responses_path: str = "responses.jsonl",
+    responses_path: str = RESPONSES,
+    repair_positives: bool = False,
 ) -> list[Pair]:
-    """Two pairs (positive, negative) per constraint c_k with responses at L_k and L_{k-1}.
+    """Two pairs (positive, negative) per constraint c_k with responses at L_k and L_{k-1}, and
+    with ``repair_positives`` a repaired positive for hard c_k (module docstring) where the
+    negative fails c_k and has a repair.
 
-    Ordered by seed (curriculum order) then k, positive first.
+    Ordered by seed (curriculum order) then k, positive first, repair last.
     """
     by_key = {(r.seed_id, r.level): r for r in responses}
     rows_by_seed = chains(curriculum)
@@ -87,4 +96,21 @@ def build_pairs(
                     source="verifier" if use_verifier else "contrast",
                     verifier_label=truth,
                 ))
+            if repair_positives and c.kind == "hard":
+                fixed = repaired_positive(c, by_key[(seed_id, k - 1)].response, levels[k].prompt)
+                if fixed is not None:
+                    pairs.append(Pair(
+                        pair_id=f"{seed_id}:k{k}:repair", seed_id=seed_id, k=k, constraint=c, response=fixed,
+                        instruction=levels[k].prompt, label=1, source="repair", verifier_label=1,
+                    ))
     return pairs
+
+
+def repaired_positive(c: ConstraintInstance, negative: str, instruction: str) -> str | None:
+    """The negative repaired for ``c`` (strictly verified), or ``None`` when it already follows
+    ``c`` (the repair would be the negative itself) or has no honest repair."""
+    from selfif.constraints import registry
+
+    if registry.verify(c.id, negative, c.kwargs, prompt=instruction):
+        return None
+    return registry.repair(c.id, negative, c.kwargs, instruction)

@@ -9,7 +9,6 @@ val is a hash of the seed id, so it is stable across runs, machines and file ord
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from selfif.constraints.base import ConstraintInstance
-from selfif.io import InputError, read_jsonl
+from selfif.constraints.base import ConstraintError, ConstraintInstance
+from selfif.io import InputError, iter_jsonl_rows, read_json
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,20 @@ class PairRecord(BaseModel):
 
 
 def load_pairs(path: str | Path) -> list[PairRecord]:
-    """Read and validate ``pairs.jsonl``; bad lines raise :class:`InputError` with file:line."""
-    pairs = read_jsonl(path, PairRecord)
+    """Read and validate ``pairs.jsonl``; bad lines raise :class:`InputError` with file:line.
+
+    Every pair's constraint must be a registered type with valid kwargs: this runs before the
+    backbone is loaded, so a bad file can never train (and replace) a checkpoint.
+    """
+    from selfif.data.curriculum import check_constraint
+
+    pairs = []
+    for lineno, p in iter_jsonl_rows(path, PairRecord):
+        try:
+            check_constraint(p.constraint)
+        except ConstraintError as e:
+            raise InputError(path, lineno, str(e)) from None
+        pairs.append(p)
     if not pairs:
         raise InputError(path, None, "no pairs in file (expected pseudo-label pairs from `selfif label`)")
     return pairs
@@ -50,20 +61,18 @@ def load_pairs(path: str | Path) -> list[PairRecord]:
 def load_audit(path: str | Path) -> dict[str, float]:
     """Per-type pseudo-label accuracy from ``audit.json`` (``["per_type"][id]["accuracy"]``)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, None, "file does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(path, e.lineno, f"not valid JSON ({e.msg})") from None
+    data = read_json(path)
     per_type = data.get("per_type") if isinstance(data, dict) else None
     if not isinstance(per_type, dict):
         raise InputError(path, None, 'expected an object with a "per_type" mapping {type id: {"accuracy": ...}}')
     out: dict[str, float] = {}
     for tid, stats in per_type.items():
         acc = stats.get("accuracy") if isinstance(stats, dict) else None
-        if acc is not None:
-            out[tid] = float(acc)
+        if acc is None:
+            continue
+        if isinstance(acc, bool) or not isinstance(acc, (int, float)):
+            raise InputError(path, None, f'per_type["{tid}"]["accuracy"] must be a number, got {acc!r:.40}')
+        out[tid] = float(acc)
     return out
 
 

@@ -9,17 +9,16 @@ constraint).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from selfif.layout import RM_META as META_FILE  # the name lives in selfif.layout
 from selfif.reward import template
 from selfif.reward.template import TEMPLATE_ID, check_template
 
-META_FILE = "selfif_rm.json"
-
 Item = tuple[str, str] | tuple[str, str, str | None] | dict[str, Any]
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def load_backbone(name: str):
@@ -80,15 +79,25 @@ class ConstraintRM:
         meta_path = path / META_FILE
         if not meta_path.exists():
             raise FileNotFoundError(f"{path} is not a selfif reward-model checkpoint (missing {META_FILE})")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        from selfif.io import InputError, read_json
+
+        meta = read_json(meta_path)  # located errors: not UTF-8, not JSON
+        if not isinstance(meta, dict) or not {"max_length", "include_instruction"} <= set(meta):
+            raise InputError(meta_path, None, "expected an object with max_length and include_instruction (written by `selfif train-rm`)")
         check_template(meta.get("template_id", "<none>"))
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        tok = AutoTokenizer.from_pretrained(str(path))
+
+        if not any((path / w).exists() for w in WEIGHT_FILES):  # a located error, not from_pretrained's OSError
+            raise InputError(path / WEIGHT_FILES[0], None, "reward-model weights are missing (retrain with `selfif train-rm`)")
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForSequenceClassification.from_pretrained(str(path))
+        except (OSError, ValueError) as e:  # a truncated or corrupt file
+            raise InputError(path, None, f"cannot load the reward model ({str(e).strip().splitlines()[0][:200]})") from None
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         tok.padding_side = "right"
-        model = AutoModelForSequenceClassification.from_pretrained(str(path))
         return cls(model, tok, meta, device)
 
     def score(self, items: Sequence[Item], batch_size: int = 32) -> list[float]:

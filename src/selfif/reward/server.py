@@ -8,7 +8,10 @@ worker takes the first waiting request, keeps collecting for ``batch_window_ms``
 Defensive limits, all checked before any model work: the request body is read with a byte cap
 (413 before JSON parsing; ``Content-Length`` is checked first, and a chunked body is counted as
 it streams), the number of items per request is capped (413), and the body is validated by
-pydantic (422 with the reason). The server binds 127.0.0.1 unless told otherwise.
+pydantic (422 with the reason); a body that is not declared ``application/json`` gets 415.
+Each item's text is cut to the model's length before tokenizing (:mod:`selfif.reward.template`),
+so one huge item cannot hold the scoring worker. The server binds 127.0.0.1 unless told
+otherwise, and serves no ``/docs`` or ``/openapi.json`` unless asked (``--docs``).
 """
 
 from __future__ import annotations
@@ -115,8 +118,18 @@ class MicroBatcher:
                 pos += len(items)
 
 
-def create_app(rm, limits: ServerLimits | None = None):
-    """FastAPI app scoring with ``rm`` (anything with ``score(items) -> list[float]``)."""
+def _is_json(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) ignored."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def create_app(rm, limits: ServerLimits | None = None, *, docs: bool = False):
+    """FastAPI app scoring with ``rm`` (anything with ``score(items) -> list[float]``).
+
+    ``docs``: serve ``/docs`` and ``/openapi.json``. Off by default: a scoring endpoint has no
+    use for an interactive console, and it describes the service to anyone who can reach it.
+    """
     limits = limits or ServerLimits()
     batcher = MicroBatcher(rm.score, limits.batch_window_ms, limits.max_batch_items)
 
@@ -126,7 +139,10 @@ def create_app(rm, limits: ServerLimits | None = None):
         yield
         await batcher.stop()
 
-    app = FastAPI(title="selfif constraint reward model", lifespan=lifespan)
+    app = FastAPI(
+        title="selfif constraint reward model", lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
+    )
     app.state.batcher = batcher
 
     async def read_capped(request: Request) -> bytes:
@@ -159,6 +175,8 @@ def create_app(rm, limits: ServerLimits | None = None):
             body = await read_capped(request)
         except _TooLarge as e:
             return JSONResponse({"detail": str(e)}, status_code=413)
+        if not _is_json(request.headers.get("content-type")):
+            return JSONResponse({"detail": "Content-Type must be application/json"}, status_code=415)
         try:
             req = ScoreRequest.model_validate_json(body)
         except ValidationError as e:
@@ -174,8 +192,9 @@ def create_app(rm, limits: ServerLimits | None = None):
     return app
 
 
-def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8008, limits: ServerLimits | None = None) -> None:
-    """Load a checkpoint and serve it until interrupted."""
+def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8008, limits: ServerLimits | None = None, *, docs: bool = False) -> None:
+    """Load a checkpoint and serve it until interrupted (a bad checkpoint raises a located
+    :class:`~selfif.io.InputError` before the port is bound)."""
     import uvicorn
 
     from selfif.reward.model import ConstraintRM
@@ -183,4 +202,4 @@ def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8008, limits: Se
     rm = ConstraintRM.load(checkpoint)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving the RM on %s: reachable from other machines, no authentication", host)
-    uvicorn.run(create_app(rm, limits), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(rm, limits, docs=docs), host=host, port=port, log_level="info")

@@ -21,6 +21,14 @@ from typing import Any
 
 TEMPLATE_ID = "selfif-rm-pair-v1"
 
+MAX_CHARS_PER_TOKEN = 32
+"""Each text is cut to ``max_length * MAX_CHARS_PER_TOKEN`` characters before it is tokenized.
+Tokenizers build the whole token list before truncating, so a 50 MB response took 24 GB and
+one 8 MB item held the RM server's only worker for seconds. Ordinary tokens are far shorter
+than 32 characters, so the slice still yields more than ``max_length`` tokens and truncation keeps
+the same ones; only text made mostly of characters a tokenizer drops (long whitespace runs,
+for WordPiece) can come out shorter."""
+
 
 def first_segment(constraint: str, instruction: str | None = None, include_instruction: bool = False) -> str:
     """Text of the first segment: the constraint, optionally preceded by the instruction."""
@@ -44,8 +52,9 @@ def encode(
     Training calls it without padding (the collator pads per batch); scoring calls it per
     length-sorted batch with ``padding=True``.
     """
-    firsts = [first_segment(c, i, include_instruction) for _, c, i in items]
-    seconds = [r for r, _, _ in items]
+    cap = max_length * MAX_CHARS_PER_TOKEN  # cut before tokenizing: cost bounded by max_length, not by the text
+    firsts = [first_segment(c[:cap], i[:cap] if i else i, include_instruction) for _, c, i in items]
+    seconds = [r[:cap] for r, _, _ in items]
     return tokenizer(
         firsts,
         seconds,

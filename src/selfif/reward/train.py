@@ -29,8 +29,10 @@ from tqdm.auto import tqdm
 
 from selfif.config import RMConfig
 from selfif.io import InputError, atomic_write_json, write_jsonl
+from selfif.layout import RM_METRICS, RM_RELIABILITY
 from selfif.reward.data import PairRecord, class_balance, filter_by_audit, load_audit, load_pairs, split_by_seed
 from selfif.reward.metrics import compute_metrics, reliability_plot
+from selfif.precision import autocast, resolve_precision
 from selfif.reward.model import META_FILE, load_backbone, write_meta
 from selfif.reward import template
 from selfif.reward.template import TEMPLATE_ID
@@ -58,7 +60,8 @@ class _Encoded:
     """Tokenized pairs (unpadded); batches are padded on the fly by the tokenizer."""
 
     def __init__(self, tokenizer, pairs: list[PairRecord], cfg: RMConfig):
-        enc = template.encode(tokenizer, _items(pairs), max_length=cfg.max_length, include_instruction=cfg.include_instruction)
+        enc = (template.encode(tokenizer, _items(pairs), max_length=cfg.max_length, include_instruction=cfg.include_instruction)
+               if pairs else {"input_ids": [], "attention_mask": []})  # tokenizers fail on an empty batch
         self.keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         self.enc = enc
         self.labels = [float(p.label) for p in pairs]
@@ -83,9 +86,11 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def _predict(model, data: _Encoded, batch_size: int, device) -> tuple[list[float], float]:
-    """Probabilities (input order) and mean BCE loss on ``data``."""
+def _predict(model, data: _Encoded, batch_size: int, device, precision: str = "fp32") -> tuple[list[float], float]:
+    """Probabilities (input order) and mean BCE loss on ``data`` (forward at ``precision``)."""
     import torch
+
+    from selfif.precision import autocast
 
     if len(data) == 0:
         return [], float("nan")
@@ -93,7 +98,7 @@ def _predict(model, data: _Encoded, batch_size: int, device) -> tuple[list[float
     probs = [0.0] * len(data)
     total = 0.0
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, str(device)):
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             b, y = data.batch(idx, device)
@@ -159,9 +164,6 @@ def train_rm(
     ``stop_after_steps`` ends this invocation once that many optimizer steps are done in total,
     saving resumable state and returning ``None`` (for time-boxed jobs: rerun to continue).
     """
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
     cfg = cfg or RMConfig()
     pairs_path, out = Path(pairs_path), Path(out)
     audit_path = Path(audit_path) if audit_path is not None else None
@@ -170,18 +172,24 @@ def train_rm(
 
     pairs = load_pairs(pairs_path)
     dropped: list[str] = []
-    if audit_path is not None and cfg.min_audit_accuracy > 0:
-        pairs, dropped = filter_by_audit(pairs, load_audit(audit_path), cfg.min_audit_accuracy)
+    accuracy = load_audit(audit_path) if audit_path is not None else None  # a bad --audit fails even when unused
+    if accuracy is not None and cfg.min_audit_accuracy > 0:
+        pairs, dropped = filter_by_audit(pairs, accuracy, cfg.min_audit_accuracy)
     train, val = split_by_seed(pairs, cfg.val_fraction, cfg.seed)
     if not train:
         raise InputError(pairs_path, None, "no training pairs left after the audit filter and the seed split")
     if len({p.label for p in train}) < 2:
         log.warning("training pairs have a single label (%s): the RM cannot learn to separate", train[0].label)
 
+    import torch  # only now: bad input above fails without paying for torch
+    from transformers import get_linear_schedule_with_warmup
+
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    # bf16 autocast around forward passes only: weights and AdamW state stay fp32
+    prec = resolve_precision(cfg.precision, device)
     model, tok = load_backbone(cfg.backbone)
     model.to(device).train()
     tr, va = _Encoded(tok, train, cfg), _Encoded(tok, val, cfg)
@@ -237,7 +245,8 @@ def train_rm(
             batches = [order[s : s + bs] for s in range(0, len(order), bs)]
             for bi in range(state["step_in_epoch"], len(batches)):
                 b, y = tr.batch(batches[bi], device)
-                logits = model(**b).logits[:, 0]
+                with autocast(prec, device):
+                    logits = model(**b).logits[:, 0]
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -257,7 +266,7 @@ def train_rm(
                 if save_every and state["global_step"] % save_every == 0 and bi + 1 < len(batches):
                     _save_state(work, model, optimizer, scheduler, state)
             state["epoch_train_loss"].append(state["running_loss"] / len(tr))
-            _, val_loss = _predict(model, va, bs * 2, device)
+            _, val_loss = _predict(model, va, bs * 2, device, prec)
             state["epoch_val_loss"].append(None if math.isnan(val_loss) else val_loss)
             improved = (not math.isnan(val_loss)) and (state["best_val_loss"] is None or val_loss < state["best_val_loss"])
             if improved or len(va) == 0:
@@ -284,18 +293,20 @@ def train_rm(
     finally:
         bar.close()
 
-    return _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite)
+    return _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec)
 
 
-def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite) -> dict[str, Any]:
+def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec="fp32") -> dict[str, Any]:
     """Evaluate the best model on val, write the checkpoint directory atomically, drop the work dir."""
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(str(work / "best")).to(device)
+    # fp32, as ConstraintRM scores at use time: the reported metrics are the checkpoint's own
     probs, val_loss = _predict(model, va, cfg.batch_size * 2, device)
     val_metrics = compute_metrics(probs, [p.label for p in val], [p.verifier_label for p in val])
     metrics: dict[str, Any] = {
         "backbone": cfg.backbone,
+        "precision": prec,  # resolved (selfif.precision)
         "template_id": TEMPLATE_ID,
         "config": cfg.model_dump(mode="json"),
         "class_balance": balance,
@@ -313,9 +324,10 @@ def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overw
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        write_meta(tmp, backbone=cfg.backbone, include_instruction=cfg.include_instruction, max_length=cfg.max_length)
-        atomic_write_json(tmp / "metrics.json", metrics)
-        reliability_plot(probs, [p.label for p in val], tmp / "reliability.png")
+        write_meta(tmp, backbone=cfg.backbone, include_instruction=cfg.include_instruction, max_length=cfg.max_length,
+                   extra={"precision": prec})
+        atomic_write_json(tmp / RM_METRICS, metrics)
+        reliability_plot(probs, [p.label for p in val], tmp / RM_RELIABILITY)
         write_jsonl(
             tmp / "val_predictions.jsonl",
             ({"pair_id": p.pair_id, "seed_id": p.seed_id, "constraint_id": p.constraint.id, "label": p.label,

@@ -21,48 +21,34 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from selfif.constraints.base import ConstraintInstance
-from selfif.io import InputError, iter_jsonl
+from selfif.data.curriculum import iter_curriculum
+from selfif.io import InputError
 from selfif.models import chat_messages
-
-
-class CurriculumRecord(BaseModel):
-    """The fields of a curriculum row that training reads (extra fields, e.g. seed_text, allowed)."""
-
-    model_config = ConfigDict(extra="ignore")
-    seed_id: str
-    level: int = Field(ge=0)
-    prompt: str = Field(min_length=1)
-    constraints: list[ConstraintInstance]
 
 
 def read_curriculum(path: str | os.PathLike, reward=None, min_level: int = 1) -> list[dict[str, Any]]:
     """Training rows from ``curriculum.jsonl`` (levels >= ``min_level``), validated.
 
-    ``reward``: an :class:`selfif.reward.InstructionReward`; when given, every row's constraints
-    are checked against it and a bad row raises :class:`InputError` with its line number.
+    Rows are read and checked by :func:`selfif.data.curriculum.iter_curriculum`. ``reward``: an
+    :class:`selfif.reward.InstructionReward`; when given, every row's constraints are also
+    checked against it (e.g. soft constraints need a reward model), at the row's line.
     """
+    check = None
+    if reward is not None:
+        def check(rec) -> None:
+            reward.validate([c.model_dump(mode="json") for c in rec.constraints])
+
     path = Path(path)
-    rows: list[dict[str, Any]] = []
     if not path.exists():
         raise InputError(path, None, "curriculum file does not exist (make it with `selfif synth`)")
-    for line, rec in _numbered(path):
+    rows: list[dict[str, Any]] = []
+    for _, rec in iter_curriculum(path, check=check):
         if rec.level < min_level:
             continue
-        if len(rec.constraints) != rec.level:
-            raise InputError(path, line, f"level {rec.level} row has {len(rec.constraints)} constraints (expected {rec.level})")
-        cons = [c.model_dump(mode="json") for c in rec.constraints]
-        if reward is not None:
-            try:
-                reward.validate(cons)
-            except ValueError as e:
-                raise InputError(path, line, str(e)) from None
         rows.append(
             {
                 "prompt": chat_messages(rec.prompt),
-                "constraints": json.dumps(cons, ensure_ascii=False),
+                "constraints": json.dumps([c.model_dump(mode="json") for c in rec.constraints], ensure_ascii=False),
                 "level": rec.level,
                 "seed_id": rec.seed_id,
                 "row": len(rows),
@@ -71,13 +57,6 @@ def read_curriculum(path: str | os.PathLike, reward=None, min_level: int = 1) ->
     if not rows:
         raise InputError(path, None, f"no curriculum rows with level >= {min_level} (nothing to train on)")
     return rows
-
-
-def _numbered(path: Path):
-    """(line number, record) pairs: iter_jsonl skips blank lines, so count them ourselves."""
-    lines = [i for i, ln in enumerate(path.read_text(encoding="utf-8").split("\n"), 1) if ln.strip()]
-    for line, rec in zip(lines, iter_jsonl(path, CurriculumRecord), strict=True):
-        yield line, rec
 
 
 def build_dataset(rows: list[dict[str, Any]]):

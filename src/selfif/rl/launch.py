@@ -57,6 +57,13 @@ def plan(cfg: PipelineConfig, *, curriculum: str, out_dir: str, config_path: str
                   f"completions = {completions_per_round} completions per rollout round")
     checks.append(f"lr {t.learning_rate:g}, beta {t.beta:g}, temperature {t.temperature:g}, max completion "
                   f"{t.max_completion_length} tokens, {t.max_steps} steps, bf16={t.bf16}, schedule={t.schedule}")
+    if t.guidance != "none":
+        checks.append(f"guided GRPO ({t.guidance}): up to {t.guidance_per_group} repaired completion(s) per stuck group, "
+                      f"advantage clip {t.guidance_max_advantage}, decay over {t.guidance_decay_steps or 'no'} steps")
+    if t.warmstart.enabled:
+        w = t.warmstart
+        checks.append(f"warm-start first: {w.n_prompts} prompts × {w.samples_per_prompt} answers (≤ {w.max_new_tokens} "
+                      f"tokens), repaired, {w.epochs} epoch(s) at lr {w.learning_rate:g}, batch {w.batch_size}")
     if t.use_vllm:
         checks.append(f"rollouts by vLLM in {t.vllm_mode} mode")
         if t.vllm_mode == "server" and machines > 1 and t.vllm_server_host in ("127.0.0.1", "localhost"):
@@ -65,7 +72,7 @@ def plan(cfg: PipelineConfig, *, curriculum: str, out_dir: str, config_path: str
     if rm and rm_url:
         raise ValueError("give either --rm or --rm-url, not both")
 
-    train_cmd = ["selfif", "train", "--curriculum", curriculum, "--out-dir", out_dir]
+    train_cmd = ["selfif", "train", "--curriculum", curriculum, "--out", out_dir]
     if config_path:
         train_cmd += ["--config", config_path]
     for o in overrides:

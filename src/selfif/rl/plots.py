@@ -32,7 +32,7 @@ def _save(fig, path: Path) -> str:
 
 
 def write_plots(history: list[dict], out_dir: str | Path, *, beta: float = 0.0) -> dict[str, str]:
-    """Write reward.png, reward_components.png, completion_length.png, kl.png; return their paths."""
+    """Write reward, reward_components, completion_length, kl, guidance, onpolicy_pass PNGs; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,7 +52,7 @@ def write_plots(history: list[dict], out_dir: str | Path, *, beta: float = 0.0) 
     def finish(fig, ax, name, empty_note):
         if not ax.lines:
             ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=ax.transAxes)
-        elif len(ax.lines) > 1:
+        elif len(ax.lines) > 1 and ax.get_legend() is None:
             ax.legend(fontsize=8)
         written[name] = _save(fig, out_dir / f"{name}.png")
         plt.close(fig)
@@ -87,4 +87,32 @@ def write_plots(history: list[dict], out_dir: str | Path, *, beta: float = 0.0) 
         ax.plot(x, y, "-o", ms=3)
     note = "KL not computed: beta = 0 (no reference model, as in the paper)" if beta <= 0 else "no KL logged"
     finish(fig, ax, "kl", note)
+
+    # guided GRPO (selfif.rl.guidance): how much of the batch was repaired, and whether the policy's
+    # distribution flattened under the off-policy push (entropy)
+    fig, ax = figure("Guided completions and policy entropy", "share of completions / groups")
+    for key, label in (("guidance/share", "guided share"), ("guidance/triggered", "groups triggered"), ("completions/clipped_ratio", "rollouts cut at the cap")):
+        x, y = _series(history, key)
+        if x:
+            ax.plot(x, y, "-o", ms=3, label=label)
+    x, y = _series(history, "entropy")
+    if x:
+        ax2 = ax.twinx()
+        ax2.plot(x, y, "k--", lw=1, label="entropy (right axis)")
+        ax2.set_ylabel("entropy (nats/token)")
+        ax2.legend(fontsize=8, loc="upper right")
+    finish(fig, ax, "guidance", "no guidance metrics logged")
+
+    # the honest learning curve: pass rates of the sampled (never the repaired) completions
+    fig, ax = figure("On-policy pass rate (guided samples excluded)", "pass rate")
+    x, y = _series(history, "onpolicy_pass/all")
+    if x:
+        ax.plot(x, y, "k-o", ms=3, label="all hard constraints")
+    per_type = sorted({k for h in history for k in h if k.startswith("onpolicy_pass/")} - {"onpolicy_pass/all", "onpolicy_pass/prompt"})
+    for key in per_type:
+        x, y = _series(history, key)
+        ax.plot(x, y, "-", lw=1, alpha=0.7, label=key.split("/", 1)[1].split(":")[-1])
+    if len(per_type) > 8:
+        ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    finish(fig, ax, "onpolicy_pass", "no on-policy pass rates logged")
     return written

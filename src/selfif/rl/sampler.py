@@ -24,9 +24,10 @@ from typing import Any
 
 from torch.utils.data import Sampler
 
+from selfif.layout import CURRICULUM_STATE
 from selfif.rl.schedules import Schedule
 
-STATE_FILE = "curriculum_state.json"  # per checkpoint dir, written by selfif.rl.callbacks
+STATE_FILE = CURRICULUM_STATE  # per checkpoint dir, written by selfif.rl.callbacks (name: selfif.layout)
 
 
 class CurriculumSampler(Sampler[int]):

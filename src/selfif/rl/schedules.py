@@ -114,7 +114,7 @@ class Schedule:
         if state.get("n_rows") != len(self.levels):
             raise ValueError(
                 f"checkpoint schedule state is for {state.get('n_rows')} curriculum rows, this curriculum has "
-                f"{len(self.levels)}: resume with the same curriculum or start a fresh --out-dir"
+                f"{len(self.levels)}: resume with the same curriculum or start a fresh --out"
             )
         self.rounds = int(state["rounds"])
         self.rng.setstate(_rng_from_json(state["rng"]))

@@ -8,7 +8,14 @@ We do not write a GRPO loop. :class:`CurriculumGRPOTrainer` changes three things
   schedule stays identical) back to the schedule and logs reward per curriculum level and the
   active level;
 - ``_generate`` / ``_calculate_rewards`` are timed, so ``log_history`` splits a step into
-  generation, reward and the rest (the policy update).
+  generation, reward and the rest (the policy update);
+- ``_generate`` also logs the on-policy pass rates and, with ``train.guidance: repair``, swaps
+  code-repaired completions into groups with no signal (:mod:`selfif.rl.guidance`); the
+  ``_generate_and_score_completions`` wrapper hands it the rows' constraints and clips the guided
+  completions' advantages.
+
+``train.warmstart`` runs a repair-then-supervise fine-tune first (:mod:`selfif.rl.warmstart`);
+``train.truncated_fails_end_constraints`` applies :mod:`selfif.rl.truncation` to the reward.
 
 :func:`train_policy` is the stage's Python API (used by ``selfif train`` and ``selfif run``).
 """
@@ -18,13 +25,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import random
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from selfif.config import PipelineConfig, RewardConfig, TrainConfig
-from selfif.io import InputError, atomic_write_json
+from selfif.io import InputError, JsonlAppender, atomic_write_json
+from selfif.layout import GUIDANCE_LOG, TRAIN_SUMMARY  # GUIDANCE_LOG: every guided completion (selfif.rl.guidance)
 from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
 from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
 from selfif.rl.sampler import STATE_FILE, CurriculumSampler
@@ -33,7 +42,8 @@ from selfif.rl.schedules import make_schedule
 log = logging.getLogger(__name__)
 
 FINAL_DIR = "final"
-SUMMARY_FILE = "train_summary.json"
+WARMSTART_DIR = "warmstart"  # repair-then-supervise data, summary and weights (selfif.rl.warmstart)
+SUMMARY_FILE = TRAIN_SUMMARY  # the name lives in selfif.layout
 
 
 def _trainer_class():
@@ -43,19 +53,87 @@ def _trainer_class():
     from trl import GRPOTrainer
 
     class CurriculumGRPOTrainer(GRPOTrainer):
-        def __init__(self, *args, curriculum_sampler: CurriculumSampler, **kwargs):
+        def __init__(self, *args, curriculum_sampler: CurriculumSampler, selfif_train: TrainConfig | None = None, **kwargs):
             self.curriculum_sampler = curriculum_sampler
+            self.selfif_train = selfif_train or TrainConfig()
+            self._batch_inputs: list[dict] | None = None
+            self._guided_local: list[bool] | None = None
             super().__init__(*args, **kwargs)
 
         def _get_train_sampler(self, dataset=None):
             return self.curriculum_sampler
+
+        def _generate_and_score_completions(self, inputs):
+            # _generate sees only the prompts; guidance needs the rows' constraints
+            self._batch_inputs, self._guided_local = inputs, None
+            out = super()._generate_and_score_completions(inputs)
+            cap = self.selfif_train.guidance_max_advantage
+            if self._guided_local is not None and any(self._guided_local):
+                mask = torch.tensor(self._guided_local, device=out["advantages"].device)
+                if cap is not None:
+                    out["advantages"] = torch.where(mask, out["advantages"].clamp(max=cap), out["advantages"])
+                self._metrics["train"]["guidance/advantage"].append(out["advantages"][mask].mean().item())
+            self._batch_inputs = None
+            return out
 
         def _generate(self, prompts):
             t0 = time.perf_counter()
             out = super()._generate(prompts)
             mode = "train" if self.model.training else "eval"
             self._metrics[mode]["timing/generation_s"].append(time.perf_counter() - t0)
+            if mode == "train" and self._batch_inputs is not None:
+                out = self._guide(prompts, out)
             return out
+
+        def _guide(self, prompts, out):
+            """Log on-policy pass rates; with ``guidance: repair`` swap in repaired completions (selfif.rl.guidance)."""
+            from selfif.reward.function import _message_text
+            from selfif.rl import guidance as G
+            from selfif.rl.truncation import is_truncated
+
+            prompt_ids, completion_ids, tool_mask, completions, logprobs, extra, images, tool_images = out
+            cfg = self.selfif_train
+            eos = [*self.eos_token_ids, self._tokenizer.pad_token_id]
+            local = [
+                G.Rollout(x["constraints"], _message_text(p, "user"), _message_text(c, "assistant"), is_truncated(ids, eos))
+                for x, p, c, ids in zip(self._batch_inputs, prompts, completions, completion_ids, strict=True)
+            ]
+            rollouts = gather_object(local)
+            step = self.state.global_step
+            max_len = self.args.max_completion_length
+
+            def encode(text: str):
+                ids = self._tokenizer.encode(text, add_special_tokens=False)
+                if len(ids) + 1 > max_len:
+                    return None
+                return [*ids, self.eos_token_ids[0]], self._tokenizer.decode(ids, skip_special_tokens=True)
+
+            guided, metrics = G.plan_batch(
+                rollouts, self.num_generations, k=cfg.guidance_per_group, factor=G.share_factor(step, cfg.guidance_decay_steps),
+                rng=random.Random(cfg.seed * 1_000_003 + step), encode=encode, enabled=cfg.guidance == "repair",
+            )
+            for k, v in metrics.items():
+                self._metrics["train"][k].append(v)
+            if guided and self.is_world_process_zero():  # what was repaired, for reading (and tests)
+                with JsonlAppender(Path(self.args.output_dir) / GUIDANCE_LOG) as f:
+                    for gi, g in sorted(guided.items()):
+                        f.write({"step": step + 1, "index": gi, "stuck": list(g.stuck), "original": g.original, "repaired": g.text,
+                                 "prompt": rollouts[gi].prompt})
+            offset = self.accelerator.process_index * len(prompts)
+            self._guided_local = [False] * len(prompts)
+            for gi, g in guided.items():
+                i = gi - offset
+                if not 0 <= i < len(prompts):
+                    continue
+                self._guided_local[i] = True
+                completion_ids[i] = g.ids
+                content = g.text
+                completions[i] = [{"role": "assistant", "content": content}] if isinstance(completions[i], list) else content
+                if logprobs is not None:
+                    logprobs[i] = [None] * len(g.ids)  # unknown sampling log-probs: TRL makes them NaN, no correction
+                if tool_mask is not None:
+                    tool_mask[i] = [1] * len(g.ids)
+            return prompt_ids, completion_ids, tool_mask, completions, logprobs, extra, images, tool_images
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             t0 = time.perf_counter()
@@ -112,6 +190,8 @@ def build_grpo_config(train: TrainConfig, out_dir: str | Path):
     import torch
     from trl import GRPOConfig
 
+    from selfif.precision import training_precision
+
     kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir),
         max_steps=train.max_steps,
@@ -134,7 +214,7 @@ def build_grpo_config(train: TrainConfig, out_dir: str | Path):
         save_total_limit=train.save_total_limit,
         logging_steps=train.logging_steps,
         report_to=_report_to(train.report_to),
-        bf16=train.bf16,
+        bf16=training_precision(train.precision, train.bf16) == "bf16",  # autocast: master weights stay fp32
         gradient_checkpointing=train.gradient_checkpointing,
         seed=train.seed,
         data_seed=train.seed,
@@ -152,6 +232,8 @@ def build_grpo_config(train: TrainConfig, out_dir: str | Path):
     )
     if train.steps_per_generation is not None:
         kwargs["steps_per_generation"] = train.steps_per_generation
+    if kwargs["bf16"] and not torch.cuda.is_available():
+        kwargs["use_cpu"] = True  # transformers allows CPU bf16 autocast only when told it is on the CPU
     kwargs.update(train.grpo_args)
     return GRPOConfig(**kwargs)
 
@@ -185,11 +267,14 @@ class _RecordingReward:
         return getattr(self.reward, name)
 
 
-def trl_reward_with_levels(reward):
+def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False):
     """The reward helper's TRL adapter, plus hard/soft component means per curriculum level.
 
     The adapter already logs ``constraint_reward/{hard,soft}`` over the batch; here we add
     ``constraint_reward_level/L<k>/{hard,soft}`` (which constraints get learned at which depth).
+    With ``truncated_fails_end_constraints``, a completion whose ids do not end in one of
+    ``instruction.eos_ids`` (set by :func:`train_policy` from the trainer) scores 0 on its
+    end-dependent constraints (:mod:`selfif.rl.truncation`).
     """
     from selfif.reward import make_trl_reward
 
@@ -198,6 +283,8 @@ def trl_reward_with_levels(reward):
 
     def instruction(prompts, completions, **kwargs):
         out = inner(prompts=prompts, completions=completions, **kwargs)
+        if truncated_fails_end_constraints and kwargs.get("completion_ids") is not None:
+            out = _fail_truncated(out, rec.last, kwargs["constraints"], kwargs["completion_ids"], instruction.eos_ids, kwargs.get("log_metric"))
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and rec.last is not None and "level" in kwargs:
             acc: dict[tuple[int, str], list[float]] = {}
@@ -208,7 +295,29 @@ def trl_reward_with_levels(reward):
                 log_metric(f"constraint_reward_level/L{lv}/{kind}", sum(vs) / len(vs))
         return out
 
+    instruction.eos_ids = []
     return instruction
+
+
+def _fail_truncated(totals, results, constraints, completion_ids, eos_ids, log_metric) -> list[float]:
+    """Zero the end-dependent components of truncated completions (in ``results`` too) and re-average."""
+    from selfif.rl.truncation import end_dependent, is_truncated
+
+    out = list(totals)
+    zeroed = 0
+    for r, (res, cons, ids) in enumerate(zip(results, constraints, completion_ids, strict=True)):
+        if not is_truncated(ids, eos_ids):
+            continue
+        cons = json.loads(cons) if isinstance(cons, str) else cons
+        for j, c in enumerate(cons):
+            if c["kind"] == "hard" and end_dependent(c["id"], c.get("kwargs")) and res.components[j] > 0:
+                res.components[j] = 0.0
+                zeroed += 1
+        if res.components:
+            out[r] = res.total = sum(res.components) / len(res.components)
+    if callable(log_metric):
+        log_metric("truncation/end_constraints_zeroed", zeroed / max(1, len(out)))
+    return out
 
 
 def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_url: str | None = None):
@@ -269,12 +378,24 @@ def train_policy(
     if reward is None:
         reward = make_reward(rcfg, rm_dir, rm_url)
 
+    rows = read_curriculum(curriculum_path, reward=reward)  # every row checked before anything is loaded
     tokenizer = load_tokenizer(model_name)
-    rows = read_curriculum(curriculum_path, reward=reward)
     rows = _filter_long_prompts(rows, tokenizer, train.max_prompt_length)
     if not rows:
         raise ValueError(f"every prompt in {curriculum_path} is longer than train.max_prompt_length={train.max_prompt_length}")
     log.info("training on %d curriculum rows, per level %s", len(rows), level_counts(rows))
+
+    warm = None
+    if train.warmstart.enabled:  # GRPO starts from the repaired-answers fine-tune (selfif.rl.warmstart)
+        from selfif.rl.warmstart import MODEL_DIR, run_warmstart
+
+        from selfif.precision import training_precision
+
+        warm = run_warmstart(train.warmstart, rows, model_name, out_dir / WARMSTART_DIR,
+                             precision=training_precision(train.precision, train.bf16))
+        policy_path = str(out_dir / WARMSTART_DIR / MODEL_DIR)
+    else:
+        policy_path = resolve(model_name)
 
     args = build_grpo_config(train, out_dir)
     chunk = args.generation_batch_size // args.num_generations
@@ -289,16 +410,18 @@ def train_policy(
         sampler.load_checkpoint_state(json.loads((Path(ckpt) / STATE_FILE).read_text()))
         log.info("resuming from %s (curriculum round %d)", ckpt, sampler.consumed)
 
-    reward_fn = trl_reward_with_levels(reward)
+    reward_fn = trl_reward_with_levels(reward, train.truncated_fails_end_constraints)
     trainer = _trainer_class()(
-        model=resolve(model_name),
+        model=policy_path,
         reward_funcs=reward_fn,
         args=args,
         train_dataset=build_dataset(rows),
         processing_class=tokenizer,
         callbacks=[CurriculumStateCallback(sampler)],
         curriculum_sampler=sampler,
+        selfif_train=train,
     )
+    reward_fn.eos_ids = [*trainer.eos_token_ids, tokenizer.pad_token_id]
     start_step = trainer.state.global_step if ckpt is None else int(Path(ckpt).name.split("-")[-1])
     t0 = time.time()
     trainer.train(resume_from_checkpoint=ckpt)
@@ -308,7 +431,9 @@ def train_policy(
     _save_final(trainer, tokenizer, final)
     summary = summarize(trainer.state.log_history, wall_s=wall, start_step=start_step, resumed_from=ckpt,
                         model=model_name, schedule=train.schedule, n_rows=len(rows), levels=level_counts(rows),
-                        final_dir=str(final), beta=train.beta)
+                        final_dir=str(final), beta=train.beta, guidance=train.guidance,
+                        truncated_fails_end_constraints=train.truncated_fails_end_constraints, warmstart=warm)
+    summary["precision"] = "bf16" if args.bf16 else "fp32"  # resolved (selfif.precision)
     if trainer.is_world_process_zero():
         if plots:
             summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
@@ -382,9 +507,28 @@ def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
             "generation_s": h.get("timing/generation_s"),
             "reward_s": h.get("timing/reward_s"),
             "mean_completion_length": h.get("completions/mean_length"),
+            "clipped_ratio": h.get("completions/clipped_ratio"),
+            "entropy": h.get("entropy"),
+            "guidance_share": h.get("guidance/share"),
+            "onpolicy_pass": h.get("onpolicy_pass/all"),
         }
         for h in steps
     ]
+    out["guidance_share_mean"] = mean("guidance/share")
+    out["clipped_ratio_mean"] = mean("completions/clipped_ratio")
+    out["onpolicy_pass"] = _onpolicy_summary(steps)
     if out["time_per_step_s"] is not None and out["generation_s_per_step"] is not None:
         out["update_s_per_step"] = out["time_per_step_s"] - out["generation_s_per_step"] - (out["reward_s_per_step"] or 0.0)
+    return out
+
+
+def _onpolicy_summary(steps: list[dict]) -> dict[str, dict[str, float | int | None]]:
+    """Per type (and ``all``/``prompt``): mean on-policy pass rate over the run, over its first and
+    last quarter of logged steps (the honest learning curve in two numbers), and the steps seen."""
+    keys = sorted({k for h in steps for k in h if k.startswith("onpolicy_pass/")})
+    out = {}
+    for key in keys:
+        xs = [h[key] for h in steps if h.get(key) is not None]
+        q = max(1, len(xs) // 4)
+        out[key.split("/", 1)[1]] = {"mean": sum(xs) / len(xs), "first": sum(xs[:q]) / q, "last": sum(xs[-q:]) / q, "steps": len(xs)}
     return out

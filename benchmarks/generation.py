@@ -1,0 +1,143 @@
+"""Generation engines on this machine: tokens/s per backend, same prompts, same batch, same max tokens.
+
+Measured, in one run, on the default packaged policy (SmolLM2-135M-Instruct), greedy:
+
+- HF ``generate`` fp32 (the reference backend), bf16 autocast, bf16 weights, static KV cache
+  (and, with ``--compile``, static cache + ``torch.compile``; on 2 cores compiling alone takes
+  minutes, so it is opt-in and its compile time is printed);
+- CTranslate2 fp32 (``backend: ctranslate2``) and int8 (for information: it changes the weights);
+- the cost of handing new weights to CTranslate2, as a GRPO rollout engine would every step:
+  an in-memory policy saved and converted.
+
+Every backend is loaded and warmed up first (load/convert time is printed separately, not counted
+in tokens/s), then timed in interleaved rounds, best of each.
+Tokens are counted by re-tokenizing each response, identically for every backend; "same text"
+counts responses identical to the HF fp32 reference. The last line is ``speedup X.XXx``: the
+default CPU generation of ``selfif label`` (``selfif.inference.CPU_DEFAULT_BACKEND`` at precision
+``auto``) against HF fp32 ``generate``; eval's default is fp32, i.e. the reference itself.
+
+    python benchmarks/generation.py                        # 16 IFEval prompts, batch 16, 48 new tokens, 1 thread
+    python benchmarks/generation.py --threads 0 --max-new-tokens 128 --compile   # all cores, longer, with compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO.parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
+FALLBACK = REPO / "tests" / "data" / "eval_handwritten_benchmark.jsonl"
+
+
+def load_prompts(n: int) -> list[str]:
+    path = BENCH if BENCH.exists() else FALLBACK
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["prompt"] for r in rows[:n]]
+
+
+def timed(fn, *a):
+    t = time.perf_counter()
+    out = fn(*a)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=16, help="16: what eval uses")
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads for torch and CTranslate2 (0: all cores); 1 by "
+                    "default because on a shared 2-core machine two OpenMP threads spin against the other jobs")
+    ap.add_argument("--compile", action="store_true", help="also static cache + torch.compile (slow to compile on 2 cores)")
+    ap.add_argument("--rounds", type=int, default=2, help="timed passes per backend, interleaved; the best is reported")
+    ap.add_argument("--skip", default="", help="comma-separated variants to skip (e.g. hf-bf16-weights)")
+    args = ap.parse_args()
+
+    import torch
+
+    from selfif.ct2 import CTranslate2Generator, convert
+    from selfif.inference import CPU_DEFAULT_BACKEND, SamplingParams, TransformersGenerator, collect
+    from selfif.models import load_policy
+    from selfif.precision import cpu_bf16_flags, resolve_precision
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = args.threads or None
+    prompts = load_prompts(args.prompts)
+    params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch)
+    warm = SamplingParams(max_new_tokens=4, temperature=0.0, batch_size=args.batch)
+    print(f"{len(prompts)} prompts, batch {args.batch}, <= {args.max_new_tokens} new tokens, greedy; "
+          f"torch threads {torch.get_num_threads()}, native bf16 flags: {', '.join(cpu_bf16_flags()) or 'none'}")
+    model, tok = load_policy(args.model, device="cpu")
+    skip = set(filter(None, args.skip.split(",")))
+
+    def hf(m=model, precision="fp32", **generate_kwargs):
+        return TransformersGenerator(args.model, model=m, tokenizer=tok, precision=precision, generate_kwargs=generate_kwargs)
+
+    variants = {
+        "hf-fp32": lambda: hf(),
+        "hf-bf16-autocast": lambda: hf(precision="bf16"),
+        "hf-bf16-weights": lambda: TransformersGenerator(args.model, device="cpu", precision="bf16"),  # loads bf16 weights
+        "hf-static-cache": lambda: hf(cache_implementation="static"),
+    }
+    if args.compile:
+        from transformers import CompileConfig
+
+        cc = CompileConfig(fullgraph=False, dynamic=False)
+        cc._compile_all_devices = True  # transformers compiles only on accelerators unless told
+        variants["hf-static-compile"] = lambda: hf(cache_implementation="static", compile_config=cc)
+    variants["ctranslate2-fp32"] = lambda: CTranslate2Generator(args.model, threads=threads)
+    variants["ctranslate2-int8"] = lambda: CTranslate2Generator(args.model, threads=threads, compute_type="int8")
+
+    backends, setup = {}, {}
+    for name, make in variants.items():
+        if name in skip:
+            continue
+        backends[name], t_load = timed(make)
+        _, t_warm = timed(collect, backends[name], prompts[: args.batch], warm, False)
+        setup[name] = (t_load, t_warm)
+    # Interleaved rounds, best time per backend: a shared machine's load swings between runs.
+    best: dict[str, float] = {}
+    outs: dict[str, list[str]] = {}
+    for _ in range(max(1, args.rounds)):
+        for name, b in backends.items():
+            outs[name], dt = timed(collect, b, prompts, params, False)
+            best[name] = min(best.get(name, float("inf")), dt)
+    results: dict[str, float] = {}
+    for name in backends:
+        ntok = sum(len(tok(o, add_special_tokens=False)["input_ids"]) for o in outs[name])
+        same = sum(a == b for a, b in zip(outs[name], outs["hf-fp32"]))
+        results[name] = ntok / best[name]
+        print(f"{name:20s} {results[name]:8.1f} tokens/s  {best[name]:7.1f} s  same text as hf-fp32: {same}/{len(prompts)}  "
+              f"(load {setup[name][0]:.1f} s, warm-up {setup[name][1]:.1f} s)", flush=True)
+
+    # GRPO rollouts through CTranslate2 would need the new weights every step: save + convert.
+    tmp = Path(tempfile.mkdtemp(prefix="ct2-reload-"))
+    try:
+        _, t_save = timed(lambda: (model.save_pretrained(tmp / "hf", safe_serialization=True), tok.save_pretrained(tmp / "hf")))
+        _, t_conv = timed(convert, tmp / "hf", tmp / "ct2")
+        _, t_open = timed(lambda: CTranslate2Generator(str(tmp / "hf"), ct2_dir=str(tmp / "ct2")))
+        print(f"ct2 weight reload per GRPO step: save {t_save:.1f} s + convert {t_conv:.1f} s + load {t_open:.1f} s "
+              f"= {t_save + t_conv + t_open:.1f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    prec = resolve_precision("auto", "cpu")
+    default = {"ctranslate2": "ctranslate2-fp32", "transformers": "hf-bf16-weights" if prec == "bf16" else "hf-fp32"}[CPU_DEFAULT_BACKEND]
+    print(f"default CPU generation (label: backend auto, precision auto): {CPU_DEFAULT_BACKEND} at {prec} ({default}); "
+          f"eval's default is fp32 ({'hf-fp32' if CPU_DEFAULT_BACKEND == 'transformers' else 'ctranslate2-fp32'})")
+    print(f"speedup {results[default] / results['hf-fp32']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Repair-then-supervise warm-start: rejection-sampling fine-tuning where code repairs the samples.
+
+Before GRPO, the policy answers curriculum prompts (levels >= 1 with a hard constraint); each
+answer is repaired by code (``registry.repair_chain`` over the row's hard constraints, which
+re-verifies the whole chain) and the policy is fine-tuned on the repaired answers with a plain
+causal-LM loss on the completion tokens (chat template, prompt tokens masked, EOS included).
+GRPO then starts from these weights. Issue 12's probe (154 repaired answers, 2 epochs, lr 1e-5)
+moved quotation 1 -> 6 of 41 where guided GRPO alone moved it 1 -> 1.
+
+Which answers become targets:
+
+- ``repaired``: failed some hard constraint and the joint repair succeeded;
+- ``already_ok``: passed every hard constraint as sampled (kept: plain rejection sampling);
+- dropped: ``truncated`` (cut by ``max_new_tokens``: a repaired cut-off answer would teach
+  stopping mid-sentence) and ``unrepairable`` (the chain could not be repaired jointly).
+
+Yield, measured on 64 cpu-2h curriculum prompts (base SmolLM2-135M, T 0.7, 160 tokens): 32
+truncated, 20 repaired, 6 already passing, 6 unrepairable, so about 40 % of the answers become
+targets; ``n_prompts`` defaults to 384 for ~150 targets (the dose of issue 12's probe).
+
+The summary counts, per constraint type, how often answers failed it and how often the repair
+of that constraint alone was possible, plus the chain-level outcomes above.
+
+Files in ``<out_dir>``: ``warmstart.jsonl`` (one record per answer: row, prompt, original,
+repaired, constraint ids, status; appended as batches finish, so an interrupted run resumes
+without regenerating), ``warmstart_summary.json`` (written last; its presence with the same
+fingerprint means "done", and a rerun skips the stage), ``model/`` (the fine-tuned policy).
+
+Why a short torch loop and not TRL's ``SFTTrainer``: the step is tens of updates on a few
+hundred examples; SFTTrainer would bring a second Trainer with its own output directory,
+checkpoint format and dataset preprocessing, while we need exactly one thing it does — masked
+cross-entropy on the completion tokens, tokenized the way GRPO tokenizes completions (the
+chat-templated prompt, then the answer's tokens and the tokenizer's EOS). The expensive part,
+generation, is the resumable one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from selfif.config import WarmstartConfig
+from selfif.constraints import registry
+from selfif.io import JsonlAppender, atomic_write_json
+from selfif.layout import WARMSTART_DATA, WARMSTART_SUMMARY
+from selfif.rl.guidance import hard_constraints, verdicts
+
+log = logging.getLogger(__name__)
+
+DATA_FILE, SUMMARY_FILE = WARMSTART_DATA, WARMSTART_SUMMARY  # the names live in selfif.layout
+MODEL_DIR = "model"
+
+
+def fingerprint(ws: WarmstartConfig, model_name: str, rows: list[dict]) -> str:
+    """What the warm-start depends on: its config, the starting model, the prompts it may draw."""
+    blob = json.dumps([ws.model_dump(mode="json"), model_name, [(r["prompt"], r["constraints"]) for r in rows]], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def select_prompts(ws: WarmstartConfig, rows: list[dict]) -> list[dict]:
+    """``n_prompts`` training rows that carry a repairable hard constraint (seeded sample)."""
+    pool = [r for r in rows if any(registry.repairable(c["id"]) for c in hard_constraints(r["constraints"]))]
+    rng = random.Random(ws.seed)
+    return rng.sample(pool, min(ws.n_prompts, len(pool)))
+
+
+def _prompt_text(row: dict) -> str:
+    return row["prompt"][-1]["content"]
+
+
+def judge(row: dict, answer: str, truncated: bool) -> dict[str, Any]:
+    """One warm-start record: the answer, its repair, and what happened to it."""
+    hard = hard_constraints(row["constraints"])
+    prompt = _prompt_text(row)
+    vs = verdicts(hard, answer, prompt)
+    rec: dict[str, Any] = {
+        "row": row["row"], "prompt": prompt, "original": answer, "repaired": None,
+        "constraints": [c["id"] for c in hard], "failed": [c["id"] for c, v in zip(hard, vs) if not v],
+        "repairable_alone": [],
+    }  # fmt: skip
+    for c, v in zip(hard, vs):
+        if not v and registry.repairable(c["id"]):
+            r = registry.repair(c["id"], answer, c["kwargs"], prompt)
+            if r is not None and registry.verify(c["id"], r, c["kwargs"], prompt=prompt):
+                rec["repairable_alone"].append(c["id"])
+    if truncated:
+        rec["status"] = "truncated"
+    elif all(vs):
+        rec["status"], rec["repaired"] = "already_ok", answer
+    else:
+        fixed = registry.repair_chain(hard, answer, prompt)
+        rec["status"] = "repaired" if fixed is not None else "unrepairable"
+        rec["repaired"] = fixed
+    return rec
+
+
+def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], path: Path) -> list[dict]:
+    """Answer (and judge) every picked prompt ``samples_per_prompt`` times; resumes from ``path``."""
+    from selfif.inference import SamplingParams, make_generator
+
+    jobs = [(row, s) for row in picked for s in range(ws.samples_per_prompt)]
+    with JsonlAppender(path) as out:
+        done = {(r["row"], r["sample"]) for r in out.existing()}
+        todo = [(row, s) for row, s in jobs if (row["row"], s) not in done]
+        if todo:
+            gen = make_generator(model_name, backend="transformers")
+            tok = gen.tokenizer
+            params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=8)
+            for idx, texts in gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers"):
+                for i, text in zip(idx, texts):
+                    row, s = todo[i]
+                    truncated = len(tok.encode(text, add_special_tokens=False)) >= ws.max_new_tokens - 1
+                    out.write({**judge(row, text, truncated), "sample": s})
+            del gen
+        records = out.existing()
+    wanted = {(row["row"], s) for row, s in jobs}
+    return [r for r in records if (r["row"], r["sample"]) in wanted]
+
+
+def summarize_records(records: list[dict]) -> dict[str, Any]:
+    """Chain-level outcomes and, per constraint type, failures and single-constraint repairs."""
+    per_type: dict[str, dict[str, int]] = {}
+    for r in records:
+        for cid in r["constraints"]:
+            t = per_type.setdefault(cid, {"answers": 0, "failed": 0, "repairable_alone": 0})
+            t["answers"] += 1
+            t["failed"] += cid in r["failed"]
+            t["repairable_alone"] += cid in r["repairable_alone"]
+    return {"answers": len(records), "status": dict(sorted(Counter(r["status"] for r in records).items())), "per_type": dict(sorted(per_type.items()))}
+
+
+def _examples(records: list[dict], tok) -> list[tuple[list[int], int]]:
+    """(input ids, prompt length) per target: chat-templated prompt + answer tokens + EOS."""
+    out = []
+    for r in records:
+        if r["status"] not in ("repaired", "already_ok"):
+            continue
+        p = tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+        c = tok.encode(r["repaired"], add_special_tokens=False) + [tok.eos_token_id]
+        out.append((list(p) + c, len(p)))
+    return out
+
+
+def finetune(ws: WarmstartConfig, model_name: str, records: list[dict], model_dir: Path, precision: str = "fp32") -> dict[str, Any]:
+    """Masked causal-LM fine-tune on the targets; saves the model to ``model_dir``; returns loss stats.
+
+    ``precision``: a resolved precision (selfif.precision); bf16 is autocast, weights stay fp32.
+    """
+    import torch
+
+    from selfif.models import load_policy
+    from selfif.precision import autocast
+
+    model, tok = load_policy(model_name, device="cuda" if torch.cuda.is_available() else "cpu")
+    device = next(model.parameters()).device
+    if model.dtype != torch.float32:
+        model = model.float()  # fp32 master weights (the optimizer state follows them)
+    examples = _examples(records, tok)
+    opt = torch.optim.AdamW(model.parameters(), lr=ws.learning_rate, weight_decay=0.0)
+    rng = random.Random(ws.seed)
+    model.train()
+    epoch_losses = []
+    updates = 0
+    for _ in range(ws.epochs if examples else 0):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        losses = []
+        for b in range(0, len(order), ws.batch_size):
+            batch = [examples[i] for i in order[b : b + ws.batch_size]]
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            att = torch.zeros((len(batch), width), dtype=torch.long)
+            for j, (x, plen) in enumerate(batch):
+                ids[j, : len(x)] = torch.tensor(x)
+                labels[j, plen : len(x)] = torch.tensor(x[plen:])
+                att[j, : len(x)] = 1
+            with autocast(precision, device.type):
+                loss = model(input_ids=ids.to(device), attention_mask=att.to(device), labels=labels.to(device)).loss
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            updates += 1
+        epoch_losses.append(sum(losses) / len(losses))
+    model.eval()
+    tmp = model_dir.parent / f".{model_dir.name}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    tmp.rename(model_dir)
+    return {"examples": len(examples), "updates": updates, "epoch_loss": epoch_losses, "precision": precision}
+
+
+def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_dir: str | Path, precision: str = "fp32") -> dict[str, Any]:
+    """Generate, repair, fine-tune; returns the summary (``model_dir`` is where GRPO starts).
+
+    Skipped (summary returned as is) when ``out_dir`` already holds a finished warm-start with the
+    same fingerprint; a changed config or model starts it over.
+    """
+    out_dir = Path(out_dir)
+    fp = fingerprint(ws, model_name, rows)
+    summary_path = out_dir / SUMMARY_FILE
+    if summary_path.exists():
+        done = json.loads(summary_path.read_text())
+        if done.get("fingerprint") == fp and (out_dir / MODEL_DIR / "config.json").exists():
+            log.info("warm-start already done in %s; skipping", out_dir)
+            return done
+        log.info("warm-start in %s was made with other settings; starting over", out_dir)
+        shutil.rmtree(out_dir)
+    elif (out_dir / DATA_FILE).exists() and (out_dir / ".fingerprint").exists() and (out_dir / ".fingerprint").read_text() != fp:
+        shutil.rmtree(out_dir)  # an interrupted warm-start with other settings: its answers do not apply
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".fingerprint").write_text(fp)
+    t0 = time.time()
+    picked = select_prompts(ws, rows)
+    if not picked:
+        raise ValueError("warm-start: no curriculum row has a repairable hard constraint")
+    records = generate_answers(ws, model_name, picked, out_dir / DATA_FILE)
+    t_gen = time.time() - t0
+    fit = finetune(ws, model_name, records, out_dir / MODEL_DIR, precision)
+    summary = {
+        "fingerprint": fp, "model": model_name, "model_dir": str(out_dir / MODEL_DIR), "prompts": len(picked),
+        **summarize_records(records), **fit, "generation_s": t_gen, "wall_s": time.time() - t0,
+        "config": ws.model_dump(mode="json"),
+    }  # fmt: skip
+    atomic_write_json(summary_path, summary)
+    return summary

@@ -1,0 +1,79 @@
+"""Repair-then-supervise warm-start (selfif.rl.warmstart) with the real packaged policy and repairs.
+
+Four short-answer prompts that ask for a quoted reply (which the base policy never gives): the
+policy answers, the quotation repair wraps the answers, the policy is fine-tuned on them, and
+GRPO starts from the fine-tuned weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+from selfif.config import TrainConfig, WarmstartConfig
+
+QUOTE = {"id": "startend:quotation", "kind": "hard", "kwargs": {}, "text": "Wrap your entire response with double quotation marks."}
+SEEDS = ["What color is the sky? One word.", "Name one fruit. One word only.", "What is 2+2? Answer briefly.", "Say hello."]
+
+
+def write_curriculum(path: Path) -> Path:
+    rows = [
+        {"seed_id": f"s{i}", "level": 1, "prompt": f"{seed} {QUOTE['text']}", "seed_text": seed, "constraints": [QUOTE]}
+        for i, seed in enumerate(SEEDS)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_warmstart_then_grpo(tmp_path, policy_path, one_thread):
+    import torch
+    from safetensors.torch import load_file
+
+    from selfif.constraints import registry
+    from selfif.reward import InstructionReward
+    from selfif.rl.trainer import WARMSTART_DIR, train_policy
+    from selfif.rl.warmstart import DATA_FILE, MODEL_DIR, generate_answers, run_warmstart
+
+    ws = WarmstartConfig(enabled=True, n_prompts=4, epochs=1, batch_size=2, max_new_tokens=32, temperature=0.7, learning_rate=1e-4)
+    cfg = TrainConfig(schedule="mixed", max_steps=1, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,
+                      save_steps=5, report_to=["none"], warmstart=ws)  # fmt: skip
+    out = tmp_path / "policy"
+    summary = train_policy(cfg, write_curriculum(tmp_path / "c.jsonl"), out, reward=InstructionReward(), plots=False)
+
+    wdir = out / WARMSTART_DIR
+    records = [json.loads(x) for x in (wdir / DATA_FILE).read_text().splitlines()]
+    assert len(records) == 4 and {r["prompt"] for r in records} == {f"{s} {QUOTE['text']}" for s in SEEDS}
+    for r in records:
+        assert r["constraints"] == [QUOTE["id"]] and set(r) >= {"prompt", "original", "repaired", "status"}
+        if r["status"] in ("repaired", "already_ok"):
+            assert registry.verify(QUOTE["id"], r["repaired"])
+        else:
+            assert r["repaired"] is None and r["status"] in ("truncated", "unrepairable")
+    warm = summary["warmstart"]
+    kept = sum(r["status"] in ("repaired", "already_ok") for r in records)
+    assert kept >= 1 and warm["examples"] == kept and warm["updates"] == -(-kept // 2)
+    assert warm["per_type"][QUOTE["id"]]["answers"] == 4
+    assert warm["per_type"][QUOTE["id"]]["repairable_alone"] == sum(QUOTE["id"] in r["repairable_alone"] for r in records)
+    assert summary["global_step"] == 1
+
+    # the supervised step moved the weights, and GRPO started from them (not from the base policy)
+    base = load_file(str(Path(policy_path) / "model.safetensors"))
+    warm_w = load_file(str(wdir / MODEL_DIR / "model.safetensors"))
+    assert any(not torch.equal(base[k], warm_w[k]) for k in base if k in warm_w)
+
+    # done means skipped: same config, same rows -> the stored summary comes back, nothing reruns
+    from selfif.rl.dataset import read_curriculum
+
+    rows = read_curriculum(tmp_path / "c.jsonl")
+    mtime = (wdir / MODEL_DIR / "model.safetensors").stat().st_mtime_ns
+    again = run_warmstart(ws, rows, "smollm2-135m", wdir)
+    assert again["wall_s"] == warm["wall_s"] and (wdir / MODEL_DIR / "model.safetensors").stat().st_mtime_ns == mtime
+
+    # an interrupted answer file resumes: kept records stay, only the missing answers are generated
+    lines = (wdir / DATA_FILE).read_text().splitlines()
+    (wdir / DATA_FILE).write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])  # two whole records and a torn one
+    from selfif.rl.warmstart import select_prompts
+
+    resumed = generate_answers(ws, "smollm2-135m", select_prompts(ws, rows), wdir / DATA_FILE)
+    assert len(resumed) == 4 and [json.dumps(r) for r in resumed[:2]] == [json.dumps(json.loads(x)) for x in lines[:2]]
