@@ -103,3 +103,14 @@ def test_out_dir_is_a_deprecated_alias_of_out():
 def test_train_missing_curriculum_exits_2(tmp_path):
     r = CliRunner().invoke(app, ["train", "--curriculum", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+@pytest.mark.parametrize("content, expected", [(b"\xff\xfenot yaml", ":1: not UTF-8 text"), (b"a: [1,\n", "not valid YAML")])
+def test_dry_run_bad_accelerate_config_is_located(tmp_path, content, expected):
+    bad = tmp_path / "accel.yaml"
+    bad.write_bytes(content)
+    r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--dry-run",
+                                 "--set", f"train.accelerate_config={bad}"])
+    assert r.exit_code == 2, r.output
+    assert str(bad) in r.output and expected in r.output
+    assert "Traceback" not in r.output

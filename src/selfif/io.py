@@ -220,7 +220,21 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     return atomic_write_text(path, "".join(_dump(r) + "\n" for r in rows))
 
 
-class JsonlAppender:
+class Closing:
+    """``with obj:`` closes ``obj`` on exit: one home for the context-manager boilerplate of the
+    handles we own (appenders, HTTP clients)."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class JsonlAppender(Closing):
     """Append-only JSONL log for resumable stages.
 
     On open, a torn final line (a process killed mid-write) is truncated away, so the file
@@ -257,9 +271,3 @@ class JsonlAppender:
 
     def close(self) -> None:
         self._f.close()
-
-    def __enter__(self) -> "JsonlAppender":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

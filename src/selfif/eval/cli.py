@@ -106,17 +106,16 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         seed: Optional[int] = typer.Option(None, "--seed", help="Bootstrap seed; the result is deterministic given it (default: bootstrap.SEED)."),
     ) -> None:
         """Before/after deltas of two evaluations of the same prompts, each with a paired bootstrap 95 % interval."""
-        import json
 
         from selfif.clikit import user_errors
         from selfif.eval.bootstrap import compare_dirs
         from selfif.eval.report import compare_report, delta_summary
-        from selfif.io import atomic_write_json, atomic_write_text
+        from selfif.io import atomic_write_json, atomic_write_text, read_json
         from selfif.layout import COMPARE, COMPARE_MD, SCORES
 
         try:
             comparison = compare_dirs(before, after, **{k: v for k, v in dict(resamples=resamples, seed=seed).items() if v is not None})
-            scores = [json.loads((d / SCORES).read_text(encoding="utf-8")) for d in (before, after)]
+            scores = [read_json(d / SCORES) for d in (before, after)]
         except (*user_errors(), ValueError) as e:
             fail(e)
         table = compare_report(*scores, comparison=comparison)

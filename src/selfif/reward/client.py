@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from selfif.io import Closing
 from selfif.reward.model import Item, normalize_items
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ class RMClientError(RuntimeError):
     """The RM server rejected a request or stayed unreachable after all retries."""
 
 
-class RMClient:
+class RMClient(Closing):
     """``RMClient("http://127.0.0.1:8008").score([(response, constraint), ...]) -> [p, ...]``."""
 
     def __init__(
@@ -90,9 +91,3 @@ class RMClient:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> "RMClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

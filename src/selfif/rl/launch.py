@@ -22,12 +22,16 @@ from selfif.config import PipelineConfig
 def _accelerate_settings(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
+    from selfif.io import InputError, read_text
+
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"train.accelerate_config: {p} does not exist")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(read_text(p, max_bytes=1 << 20)) or {}  # located: missing, too big, not UTF-8
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise InputError(p, None if line is None else line + 1, "not valid YAML (train.accelerate_config)") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping (an `accelerate config` YAML)")
+        raise InputError(p, None, "expected a mapping (an `accelerate config` YAML)")
     ds_file = (data.get("deepspeed_config") or {}).get("deepspeed_config_file")
     if ds_file and not Path(ds_file).exists():
         raise FileNotFoundError(f"{p}: deepspeed_config_file {ds_file} does not exist (run from the repository root)")
