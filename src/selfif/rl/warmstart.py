@@ -154,6 +154,7 @@ def finetune(ws: WarmstartConfig, model_name: str, records: list[dict], model_di
     ``precision``: a resolved precision (selfif.precision); bf16 is autocast, weights stay fp32.
     """
     import torch
+    from tqdm.auto import tqdm
 
     from selfif.models import load_policy
     from selfif.precision import autocast
@@ -168,6 +169,8 @@ def finetune(ws: WarmstartConfig, model_name: str, records: list[dict], model_di
     model.train()
     epoch_losses = []
     updates = 0
+    per_epoch = -(-len(examples) // ws.batch_size)
+    bar = tqdm(total=per_epoch * ws.epochs if examples else 0, desc="warm-start updates", unit="step")
     for _ in range(ws.epochs if examples else 0):
         order = list(range(len(examples)))
         rng.shuffle(order)
@@ -190,7 +193,10 @@ def finetune(ws: WarmstartConfig, model_name: str, records: list[dict], model_di
             opt.step()
             losses.append(loss.item())
             updates += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
         epoch_losses.append(sum(losses) / len(losses))
+    bar.close()
     model.eval()
     tmp = model_dir.parent / f".{model_dir.name}.partial"
     if tmp.exists():
