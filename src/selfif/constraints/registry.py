@@ -232,7 +232,9 @@ def repair_chain(constraints: list[Mapping[str, Any] | ConstraintInstance], resp
 
 def _repair_in_chain(c: ConstraintInstance, text: str, prompt: str | None, original: frozenset[str]) -> str | None:
     ctype, kw = _bound(c.id, c.kwargs, prompt)
-    if verify(c.id, text, c.kwargs, prompt=prompt) or ctype.repair is None or "keep_last" not in _param_names(ctype.repair):
+    if verify(c.id, text, c.kwargs, prompt=prompt):
+        return text  # what repair() would return, without verifying the same text again
+    if ctype.repair is None or "keep_last" not in _param_names(ctype.repair):
         return repair(c.id, text, c.kwargs, prompt)
     added = 0  # closing sentences that are not the policy's own
     for s in reversed(_text.sentences(text)):

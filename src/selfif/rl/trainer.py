@@ -66,14 +66,16 @@ def _trainer_class():
         def _generate_and_score_completions(self, inputs):
             # _generate sees only the prompts; guidance needs the rows' constraints
             self._batch_inputs, self._guided_local = inputs, None
-            out = super()._generate_and_score_completions(inputs)
+            try:
+                out = super()._generate_and_score_completions(inputs)
+            finally:  # never pair a later batch's prompts with these rows
+                self._batch_inputs = None
             cap = self.selfif_train.guidance_max_advantage
             if self._guided_local is not None and any(self._guided_local):
                 mask = torch.tensor(self._guided_local, device=out["advantages"].device)
                 if cap is not None:
                     out["advantages"] = torch.where(mask, out["advantages"].clamp(max=cap), out["advantages"])
                 self._metrics["train"]["guidance/advantage"].append(out["advantages"][mask].mean().item())
-            self._batch_inputs = None
             return out
 
         def _generate(self, prompts):
