@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -33,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from selfif.io import InputError, JsonlAppender, atomic_write_json, iter_jsonl_lines
+from selfif.io import InputError, JsonlAppender, atomic_write_json, iter_jsonl_lines, read_json
 from selfif.layout import RESPONSES_PARTIAL
 
 log = logging.getLogger(__name__)
@@ -134,9 +133,9 @@ def _refuse_mismatch(partial: Path, meta: Path, ident: dict[str, Any], restart_h
     if not meta.exists():
         raise InputError(partial, None, f"holds responses but {meta.name} (what made them) is missing; {restart_hint}")
     try:
-        old = json.loads(meta.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(meta, None, f"not valid JSON ({e}); {restart_hint}") from None
+        old = read_json(meta)
+    except InputError as e:  # located (line, not UTF-8, bad JSON); add how to start over
+        raise InputError(meta, e.line, f"{e.message}; {restart_hint}") from None
     if old.get("format") != FORMAT:
         old = _legacy(old)
         ident = {k: v for k, v in ident.items() if k in old}

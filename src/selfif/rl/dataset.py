@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from selfif.data.curriculum import iter_curriculum
+from selfif.data.curriculum import read_curriculum as read_curriculum_rows
 from selfif.io import InputError
 from selfif.models import chat_messages
 
@@ -29,7 +28,7 @@ from selfif.models import chat_messages
 def read_curriculum(path: str | os.PathLike, reward=None, min_level: int = 1) -> list[dict[str, Any]]:
     """Training rows from ``curriculum.jsonl`` (levels >= ``min_level``), validated.
 
-    Rows are read and checked by :func:`selfif.data.curriculum.iter_curriculum`. ``reward``: an
+    Rows are read and checked by :func:`selfif.data.curriculum.read_curriculum`. ``reward``: an
     :class:`selfif.reward.InstructionReward`; when given, every row's constraints are also
     checked against it (e.g. soft constraints need a reward model), at the row's line.
     """
@@ -38,11 +37,8 @@ def read_curriculum(path: str | os.PathLike, reward=None, min_level: int = 1) ->
         def check(rec) -> None:
             reward.validate([c.model_dump(mode="json") for c in rec.constraints])
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, None, "curriculum file does not exist (make it with `selfif synth`)")
     rows: list[dict[str, Any]] = []
-    for _, rec in iter_curriculum(path, check=check):
+    for rec in read_curriculum_rows(path, check=check):
         if rec.level < min_level:
             continue
         rows.append(
