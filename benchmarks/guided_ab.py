@@ -16,6 +16,12 @@ Runs for hours on 2 CPU cores (each arm: GRPO ~75 min + a full IFEval pass ~45-6
     python benchmarks/guided_ab.py --out runs/ab --arms baseline guided \\
         --arm guided-k2=train.guidance=repair,train.guidance_per_group=2  # add a dose arm
     python benchmarks/guided_ab.py --out runs/ab --table-only             # re-print the table
+    python benchmarks/guided_ab.py --out runs/ab --parallel 4             # arms side by side (one GPU)
+
+With ``--parallel N`` the first arm runs up to ``eval-before`` alone, then N arms train and
+evaluate at once, each logging to ``OUT/ARM.log``: on a GPU the 135M policy leaves it mostly idle,
+so four arms take little longer than one. Their GRPO wall-clocks are then not comparable with
+each other's serial figures (the table still prints them), only their steps are equal.
 
 Every arm counts a truncated rollout as failing its end-dependent constraints
 (``train.truncated_fails_end_constraints=true``, the completion-cap choice of issue 12 §5, see
@@ -33,17 +39,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-WARM = ["train.warmstart.enabled=true", "train.warmstart.n_prompts=384", "train.warmstart.epochs=2",
-        "train.warmstart.learning_rate=1e-5", "train.warmstart.batch_size=8"]  # fmt: skip
-GUIDED = ["train.guidance=repair", "train.guidance_per_group=1"]
-# 384 prompts: on cpu-2h prompts half the answers run past 160 tokens and are dropped, and ~80 % of
-# the rest repair (measured: 64 answers -> 20 repaired + 6 already passing), so ~150 targets,
-# the probe's dose of issue 12; sweep it with --arm (e.g. n_prompts=768, epochs=3)
-ARMS: dict[str, list[str]] = {"baseline": [], "guided": GUIDED, "warmstart": WARM, "both": GUIDED + WARM}
 # IFEval types the base policy (almost) never follows (issue 12): the ones guidance is for
 STUCK = ["change_case:english_lowercase", "change_case:english_capital", "combination:repeat_prompt",
          "combination:two_responses", "length_constraints:nth_paragraph_first_word", "startend:quotation",
          "length_constraints:number_paragraphs", "detectable_format:number_bullet_lists"]  # fmt: skip
+# The warm-start answers only the curriculum prompts that ask for a stuck type (194 of cpu-2h's 442
+# rows), 3 samples each at <= 160 tokens; about half run past the cap and are dropped, most of the
+# rest repair. 3 epochs at 3e-5 is the dose that took the 4-type subset from 0.0 to 17.4
+# (configs/warmstart-4types.yaml: 219 targets). Sweep it with --arm (e.g. samples_per_prompt=1,
+# epochs=2, learning_rate=1e-5: the issue's probe dose).
+WARM = ["train.warmstart.enabled=true", f"train.warmstart.types=[{','.join(STUCK)}]", "train.warmstart.n_prompts=384",
+        "train.warmstart.samples_per_prompt=3", "train.warmstart.epochs=3", "train.warmstart.learning_rate=3e-5",
+        "train.warmstart.batch_size=8"]  # fmt: skip
+GUIDED = ["train.guidance=repair", "train.guidance_per_group=1"]
+ARMS: dict[str, list[str]] = {"baseline": [], "guided": GUIDED, "warmstart": WARM, "both": GUIDED + WARM}
 COMMON = ["train.truncated_fails_end_constraints=true"]
 DOWNSTREAM = ("policy", "eval-after", "report.md")  # rerun in every arm (train and what follows it)
 
@@ -59,10 +68,37 @@ def seed_arm(first: Path, arm: Path) -> None:
     (arm / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def run_arm(preset: str, arm: Path, overrides: list[str]) -> int:
-    cmd = ["selfif", "run", preset, "--run-dir", str(arm)] + [x for o in overrides for x in ("--set", o)]
+def arm_command(preset: str, arm: Path, overrides: list[str], *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "selfif", "run", preset, "--run-dir", str(arm), *extra]
+    return cmd + [x for o in overrides for x in ("--set", o)]
+
+
+def run_arm(preset: str, arm: Path, overrides: list[str], *extra: str) -> int:
+    cmd = arm_command(preset, arm, overrides, *extra)
     print("+", " ".join(cmd), flush=True)
     return subprocess.call(cmd)
+
+
+def run_parallel(preset: str, out: Path, arms: dict[str, list[str]], common: list[str], width: int) -> None:
+    """Upstream stages once (first arm, up to eval-before), then ``width`` arms at a time."""
+    names = list(arms)
+    if run_arm(preset, out / names[0], common + arms[names[0]], "--until", "eval-before") != 0:
+        sys.exit(f"upstream stages of arm {names[0]} failed; rerun the same command to resume them")
+    for name in names[1:]:
+        seed_arm(out / names[0], out / name)
+    running: list[tuple[str, subprocess.Popen, object]] = []
+    pending = list(names)
+    while pending or running:
+        while pending and len(running) < width:
+            name = pending.pop(0)
+            log = open(out / f"{name}.log", "a")
+            cmd = arm_command(preset, out / name, common + arms[name])
+            print("+", " ".join(cmd), f"> {out / name}.log", flush=True)
+            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+        name, proc, log = running.pop(0)
+        rc = proc.wait()
+        log.close()
+        print(f"arm {name} finished (exit {rc})" + ("" if rc == 0 else f"; see {out / name}.log, rerun to resume"), flush=True)
 
 
 def collect(arm: Path) -> dict:
@@ -125,6 +161,7 @@ def main() -> None:
     ap.add_argument("--set", dest="common", action="append", default=[], help="override for every arm")
     ap.add_argument("--no-truncation-rule", action="store_true", help="judge truncated rollouts like finished ones")
     ap.add_argument("--table-only", action="store_true", help="only collect and print the table")
+    ap.add_argument("--parallel", type=int, default=1, metavar="N", help="run N arms at once after the shared upstream stages")
     args = ap.parse_args()
 
     arms = {name: ARMS[name] for name in args.arms}
@@ -134,7 +171,10 @@ def main() -> None:
     out = Path(args.out)
     common = ([] if args.no_truncation_rule else COMMON) + args.common
     names = list(arms)
-    if not args.table_only:
+    if not args.table_only and args.parallel > 1:
+        out.mkdir(parents=True, exist_ok=True)
+        run_parallel(args.preset, out, arms, common, args.parallel)
+    elif not args.table_only:
         for name in names:
             seed_arm(out / names[0], out / name)
             rc = run_arm(args.preset, out / name, common + arms[name])

@@ -59,6 +59,9 @@ _texts = st.one_of(
     st.text(max_size=300),
     st.sampled_from([r["response"] for r in REAL]),
     st.builds(lambda r, k: (r["response"] + "\n\n") * k, st.sampled_from(REAL), st.integers(5, 40)),
+    # markdown-shaped answers, bare list markers included (a "* " line once crashed the bullet repair)
+    st.lists(st.sampled_from(["* ", "-", "1.", "* A point here.", "- another item", "2. Step two.", "", "Plain text.",
+                              "# Title", "***", "<<Title>>"]), max_size=12).map("\n".join),
 )
 
 
@@ -123,6 +126,8 @@ def test_layout_repairs_regroup_sentences():
     bullets = registry.repair("detectable_format:number_bullet_lists", r, {"num_bullets": 5})
     assert bullets.split("\n") == ["* One thing.", "* Two things.", "* Three things.", "* Four things.", "* Five things."]
     assert registry.repair("detectable_format:number_bullet_lists", "Just one sentence.", {"num_bullets": 3}) is None
+    bare = registry.repair("detectable_format:number_bullet_lists", "Intro:\n* \n- a\n- b\n1.\nThat is all.", {"num_bullets": 2})
+    assert bare == "Intro:\n* a\n* b\n1.\nThat is all."  # "1." without text is no list item
 
 
 def _chains(cfg: SynthConfig):

@@ -134,6 +134,27 @@ def test_run_rejects_an_unknown_forced_stage_before_running_anything(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_run_until_stops_after_the_named_stage_and_a_rerun_goes_on_from_there(tmp_path, ifeval_path):
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"prompt": f"Write a short note number {i} about gardening in spring."}) + "\n"
+                             for i in range(4)))
+    preset = tmp_path / "p.yaml"
+    preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "seeds": {"source": str(seeds), "n": 4, "min_chars": 10},
+                                      "synth": {"levels": 2}, "eval": {"benchmark": str(ifeval_path)}}))
+    res = CliRunner().invoke(app, ["run", str(preset), "--until", "synth"])
+    assert res.exit_code == 0, res.output
+    assert "stopped after stage synth (--until)" in res.output and "report:" not in res.output
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    assert list(stages) == ["seeds", "synth"] and all(r["status"] == "done" for r in stages.values())
+    assert (tmp_path / "run" / "curriculum.jsonl").stat().st_size > 0
+    bad = CliRunner().invoke(app, ["run", str(preset), "--until", "lable"])
+    assert bad.exit_code == 2 and "--until lable: no such stage" in bad.output and "train-rm" in bad.output
+
+
 def test_every_shipped_preset_validates():
     for path in sorted(REPO.glob("configs/*.yaml")):
         cfg = load_config(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 
 from selfif.config import TrainConfig, WarmstartConfig
 
@@ -77,3 +78,23 @@ def test_warmstart_then_grpo(tmp_path, policy_path, one_thread):
 
     resumed = generate_answers(ws, "smollm2-135m", select_prompts(ws, rows), wdir / DATA_FILE)
     assert len(resumed) == 4 and [json.dumps(r) for r in resumed[:2]] == [json.dumps(json.loads(x)) for x in lines[:2]]
+
+
+def test_warmstart_types_draw_only_rows_with_those_constraints():
+    from selfif.config import WarmstartConfig
+    from selfif.constraints.registry import ConstraintError
+    from selfif.rl.warmstart import select_prompts
+
+    def row(i, *ids):
+        return {"row": i, "prompt": [{"role": "user", "content": f"q{i}"}],
+                "constraints": [{"id": t, "kind": "hard", "kwargs": {}} for t in ids]}
+
+    rows = [row(0, "change_case:english_lowercase"), row(1, "punctuation:no_comma"),
+            row(2, "startend:quotation", "punctuation:no_comma"), row(3, "language:response_language")]
+    assert {r["row"] for r in select_prompts(WarmstartConfig(n_prompts=10), rows)} == {0, 1, 2}  # 3: no repair exists
+    picked = select_prompts(WarmstartConfig(n_prompts=10, types=["change_case:english_lowercase", "startend:quotation"]), rows)
+    assert sorted(r["row"] for r in picked) == [0, 2]
+    with pytest.raises(ConstraintError, match="no:such"):
+        select_prompts(WarmstartConfig(types=["no:such"]), rows)
+    with pytest.raises(ValueError, match="no curriculum row has a repairable hard constraint of combination:repeat_prompt"):
+        select_prompts(WarmstartConfig(types=["combination:repeat_prompt"]), rows)

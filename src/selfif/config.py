@@ -120,10 +120,13 @@ class WarmstartConfig(Section):
 
     enabled: bool = Field(False, description="run the warm-start before GRPO")
     n_prompts: int = Field(384, ge=1, description="curriculum rows (levels >= 1, with a repairable hard constraint) the policy answers")
+    types: list[str] = Field(
+        [], description="draw only rows with a hard constraint of these type ids, e.g. the ones the policy never follows (empty: any)")
     samples_per_prompt: int = Field(1, ge=1, description="answers sampled per prompt")
     epochs: int = Field(2, ge=1, description="passes over the repaired answers")
     learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
     batch_size: int = Field(8, ge=1, description="repaired answers per optimizer update")
+    answer_batch_size: int = Field(8, ge=1, description="prompts answered per generate call (larger on a GPU)")
     max_new_tokens: int = Field(160, ge=1, description="answer length cap; answers cut by it are dropped")
     temperature: float = Field(0.7, ge=0, description="sampling temperature of the answers (0 = greedy)")
     seed: int = Field(0, description="sampling and shuffling seed")

@@ -110,6 +110,16 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
     return manifest
 
 
+def _stop_after(stages: list[Stage], until: str | None) -> list[Stage]:
+    """The stages up to and including ``until`` (all of them when it is None)."""
+    if until is None:
+        return stages
+    names = [s.name for s in stages]
+    if until not in names:
+        raise ValueError(f"--until {until}: no such stage (stages in order: {', '.join(names)})")
+    return stages[: names.index(until) + 1]
+
+
 class StageFailed(RuntimeError):
     """A stage raised; ``manifest.json`` already records it as ``failed`` with the message."""
 
@@ -127,6 +137,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Output directory (overrides run_dir)."),
         set_: list[str] = typer.Option([], "--set", help="Override a config value: section.key=value (repeatable)."),
         force: list[str] = typer.Option([], "--force", help="Rerun this stage even if up to date (repeatable)."),
+        until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage (e.g. train-rm, to share upstream artifacts between runs)."),
     ) -> None:
         """Run the whole pipeline; rerunning resumes and skips up-to-date stages.
 
@@ -148,16 +159,23 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         if unknown := sorted(set(force) - known):
             fail(ValueError(f"--force {', '.join(unknown)}: no such stage (stages: {', '.join(sorted(known))})"))
         try:
-            manifest = run_pipeline(cfg, pipeline_stages(), force=force)
+            stages = _stop_after(pipeline_stages(), until)
+        except ValueError as e:
+            fail(e)
+        try:
+            manifest = run_pipeline(cfg, stages, force=force)
         except StageFailed as e:
             if isinstance(e.error, user_errors()):
                 fail(e.error)
             raise
         except user_errors() as e:  # a rejected manifest, before any stage ran
             fail(e)
-        typer.echo(f"report: {Path(cfg.run_dir) / REPORT}")
         total = sum(s.get("seconds", 0) for s in manifest.stages.values())
         typer.echo(f"stages recorded: {len(manifest.stages)}, total stage time {total:.0f} s")
+        if stages[-1].name != "report":
+            typer.echo(f"stopped after stage {stages[-1].name} (--until); rerun without it to go on")
+            return
+        typer.echo(f"report: {Path(cfg.run_dir) / REPORT}")
         from selfif.report import delta_line
 
         typer.echo(delta_line(Path(cfg.run_dir)))  # last: each delta with its 95 % interval

@@ -629,7 +629,8 @@ def r_number_bullet_lists(response: str, *, num_bullets: int) -> str | None:
     recast as N bullets."""
     if num_bullets < 1:
         return None
-    lines = response.strip().split("\n")
+    # a bare marker ("* ", "1.") is no item; dropped, since IFEval may still count it as a bullet
+    lines = [ln for ln in response.strip().split("\n") if not E.is_list_item(ln) or E.lines_of(ln)]
     items = [i for i, line in enumerate(lines) if E.is_list_item(line)]
     if len(items) >= num_bullets:
         head = ["* " + E.lines_of(line)[0] if E.is_list_item(line) else line for line in lines[: items[num_bullets - 1] + 1]]

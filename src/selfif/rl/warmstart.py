@@ -65,8 +65,16 @@ def fingerprint(ws: WarmstartConfig, model_name: str, rows: list[dict]) -> str:
 
 
 def select_prompts(ws: WarmstartConfig, rows: list[dict]) -> list[dict]:
-    """``n_prompts`` training rows that carry a repairable hard constraint (seeded sample)."""
-    pool = [r for r in rows if any(registry.repairable(c["id"]) for c in hard_constraints(r["constraints"]))]
+    """``n_prompts`` training rows that carry a repairable hard constraint (of ``ws.types`` when
+    given), a seeded sample."""
+    wanted = {registry.get(t).id for t in ws.types}  # an unknown id fails here, before any answer
+
+    def fits(c: dict) -> bool:
+        return registry.repairable(c["id"]) and (not wanted or c["id"] in wanted)
+
+    pool = [r for r in rows if any(fits(c) for c in hard_constraints(r["constraints"]))]
+    if not pool:
+        raise ValueError(f"warm-start: no curriculum row has a repairable hard constraint{' of ' + ', '.join(sorted(wanted)) if wanted else ''}")
     rng = random.Random(ws.seed)
     return rng.sample(pool, min(ws.n_prompts, len(pool)))
 
@@ -112,7 +120,7 @@ def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], p
         if todo:
             gen = make_generator(model_name, backend="transformers")
             tok = gen.tokenizer
-            params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=8)
+            params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=ws.answer_batch_size)
             for idx, texts in gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers"):
                 for i, text in zip(idx, texts):
                     row, s = todo[i]
