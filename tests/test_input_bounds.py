@@ -141,3 +141,22 @@ def test_json_reader_locates_errors(tmp_path):
     f.write_bytes(b'{"a": "\xff"}')
     with pytest.raises(InputError, match=r"audit\.json:1: not UTF-8 text"):
         read_json(f)
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_generating(tmp_path):
+    """SmolLM2 reads 8192 positions: a 9,000-word prompt is named by its key, and nothing is written."""
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    bench = tmp_path / "bench.jsonl"
+    rows = [{"key": 7, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+            {"key": 1001, "prompt": "word " * 9000, "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}]
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(app, ["eval", "ifeval", "--model", "smollm2-135m", "--benchmark", str(bench),
+                                   "--out", str(tmp_path / "e"), "--set", "eval.generation.max_new_tokens=16"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    (line,) = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert "the prompt of key 1001 has 90" in line and "reads at most 8192" in line and "max_new_tokens 16" in line
+    partial = tmp_path / "e" / "responses.partial.jsonl"
+    assert not partial.exists() or partial.read_text() == ""

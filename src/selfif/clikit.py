@@ -17,12 +17,13 @@ def user_errors() -> tuple[type[Exception], ...]:
     Imported lazily: the classes live in modules the stage verbs load anyway, and ``selfif --help``
     should not pay for them.
     """
+    from selfif.batches import PromptTooLong
     from selfif.config import ConfigError
     from selfif.constraints.base import ConstraintError
     from selfif.io import InputError
     from selfif.models import ModelNotAvailable
 
-    return (InputError, ConfigError, ConstraintError, ModelNotAvailable, FileNotFoundError, FileExistsError)
+    return (InputError, ConfigError, ConstraintError, ModelNotAvailable, PromptTooLong, FileNotFoundError, FileExistsError)
 
 
 def flag_error(e: Exception) -> ValueError:

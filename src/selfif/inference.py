@@ -83,7 +83,8 @@ class TransformersGenerator:
         import torch
 
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
-        order = length_order(self.tokenizer, texts)
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        order = length_order(self.tokenizer, texts, context, params.max_new_tokens)
         bs = max(1, params.batch_size)
         bar = tqdm(total=len(texts), desc=desc, unit="resp", disable=not progress)
         device = next(self.model.parameters()).device

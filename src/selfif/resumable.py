@@ -168,6 +168,19 @@ def _done_rows(partial: Path, wanted: Mapping[Hashable, Job], key_of: Callable[[
     return done
 
 
+def _located(batches, todo: Sequence[Job]):
+    """``batches``, with a too-long prompt named by its row (``key``, or seed and level) instead of
+    its position in this call's to-do list."""
+    from selfif.batches import PromptTooLong
+
+    try:
+        yield from batches
+    except PromptTooLong as e:
+        job = todo[e.index]
+        row = ", ".join(f"{k} {v}" for k, v in job.fields.items()) or f"key {job.key!r}"
+        raise PromptTooLong(e.index, e.tokens, e.context, e.max_new_tokens, row) from None
+
+
 def generate_resumable(
     jobs: Sequence[Job],
     out_dir: str | os.PathLike,
@@ -217,7 +230,7 @@ def generate_resumable(
         with JsonlAppender(partial) as app:
             batches = gen.iter_generate([j.prompt for j in todo], params, progress=progress, desc=desc)
             try:
-                for b, (idx, texts) in enumerate(batches):
+                for b, (idx, texts) in enumerate(_located(batches, todo)):
                     for i, text in zip(idx, texts):
                         job = todo[i]
                         app.write({**job.fields, "prompt": job.prompt, "response": text})
