@@ -155,11 +155,12 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         if run_dir:
             overrides.append(f"run_dir={run_dir}")
         cfg = load_preset(config or config_arg, overrides)
-        known = {s.name for s in pipeline_stages()}
+        all_stages = pipeline_stages()
+        known = {s.name for s in all_stages}
         if unknown := sorted(set(force) - known):
             fail(ValueError(f"--force {', '.join(unknown)}: no such stage (stages: {', '.join(sorted(known))})"))
         try:
-            stages = _stop_after(pipeline_stages(), until)
+            stages = _stop_after(all_stages, until)
         except ValueError as e:
             fail(e)
         try:
