@@ -62,9 +62,51 @@ def test_interrupted_stage_resumes_but_stale_work_is_removed(tmp_path):
     calls.clear()
     run_pipeline(cfg, _stages(calls))  # same config: b's partial work is kept for it to resume
     assert calls == ["b", "c"] and (tmp_path / "b.work").exists()
+    (tmp_path / "b.work" / "hours.txt").write_text("partial work\n")
     cfg2 = load_config(None, [f"run_dir={tmp_path}", "train.learning_rate=0.5"])
-    run_pipeline(cfg2, _stages(calls))  # other config: b's old partial work must not be resumed
+    run_pipeline(cfg2, _stages(calls))  # other config: b's old partial work must not be resumed ...
     assert not (tmp_path / "b.work").exists()
+    # ... but it is moved aside, not deleted: a config changed by mistake must not cost the work
+    assert (tmp_path / "b.work.stale" / "hours.txt").read_text() == "partial work\n"
+
+
+def test_an_input_file_counts_by_its_bytes_not_its_spelling(tmp_path, monkeypatch):
+    bench = tmp_path / "data" / "bench.jsonl"
+    bench.parent.mkdir()
+    bench.write_text('{"key": 1, "prompt": "p", "instruction_id_list": [], "kwargs": []}\n')
+    run = tmp_path / "run"
+    calls: list[str] = []
+    run_pipeline(load_config(None, [f"run_dir={run}", f"eval.benchmark={bench}"]), _stages(calls))
+    assert calls == ["a", "b", "c"]
+    calls.clear()
+    monkeypatch.chdir(tmp_path / "data")  # the same file spelled relative to another directory
+    run_pipeline(load_config(None, [f"run_dir={run}", "eval.benchmark=../data/bench.jsonl"]), _stages(calls))
+    assert calls == []
+    bench.write_text(bench.read_text() * 2)  # an edited file is a changed input
+    run_pipeline(load_config(None, [f"run_dir={run}", "eval.benchmark=../data/bench.jsonl"]), _stages(calls))
+    assert calls == ["c"]
+
+
+def test_a_manifest_recorded_under_the_older_hash_is_still_up_to_date(tmp_path):
+    from selfif.pipeline import _stage_hash
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("{}\n")
+    cfg = load_config(None, [f"run_dir={tmp_path}", f"eval.benchmark={bench}"])
+    calls: list[str] = []
+    stages = _stages(calls)
+    run_pipeline(cfg, stages)
+    manifest_path = tmp_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    old: dict[str, str] = {}
+    for stage in stages:  # rewrite the records as a manifest written before files counted by content
+        old[stage.name] = _stage_hash(cfg, stage, old, files_by_content=False)
+        manifest["stages"][stage.name]["hash"] = old[stage.name]
+    assert manifest["stages"]["c"]["hash"] != json.loads(manifest_path.read_text())["stages"]["c"]["hash"]
+    manifest_path.write_text(json.dumps(manifest))
+    calls.clear()
+    run_pipeline(cfg, _stages(calls))
+    assert calls == [] and not list(tmp_path.glob("*.stale"))
 
 
 def test_failed_stage_is_recorded_failed_with_its_message(tmp_path):

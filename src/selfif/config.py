@@ -245,10 +245,33 @@ class PipelineConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="selfif train (GRPO)")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="selfif eval ifeval (before and after training)")
 
-    def section_hash(self, *names: str) -> str:
-        """Stable hash of some sections (for the pipeline manifest: rerun a stage only if it changed)."""
-        blob = json.dumps({n: getattr(self, n).model_dump(mode="json") if isinstance(getattr(self, n), BaseModel) else getattr(self, n) for n in names}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def section_hash(self, *names: str, files_by_content: bool = True) -> str:
+        """Stable hash of some sections (for the pipeline manifest: rerun a stage only if it changed).
+
+        With ``files_by_content`` a value naming an existing file counts by the file's bytes, not
+        its spelling: ``../shared/x.jsonl`` and ``/work/shared/x.jsonl`` are the same input (and an
+        edited file is a changed one). ``False`` gives the hash manifests recorded before that.
+        """
+        data = {n: getattr(self, n).model_dump(mode="json") if isinstance(getattr(self, n), BaseModel) else getattr(self, n) for n in names}
+        if files_by_content:
+            data = _files_by_content(data)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _files_by_content(value: Any) -> Any:
+    """``value`` with every string that names an existing file replaced by the file's sha256."""
+    if isinstance(value, dict):
+        return {k: _files_by_content(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_files_by_content(v) for v in value]
+    if isinstance(value, str) and value and "\n" not in value and len(value) < 4096:
+        try:
+            path = Path(value).expanduser()
+            if path.is_file():
+                return {"file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        except OSError:
+            pass
+    return value
 
 
 class ConfigError(ValueError):

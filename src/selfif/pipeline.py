@@ -51,9 +51,21 @@ class Manifest:
         atomic_write_json(self.path, {"stages": self.stages})
 
 
-def _stage_hash(cfg: PipelineConfig, stage: Stage, hashes: dict[str, str]) -> str:
-    parts = {"sections": cfg.section_hash(*stage.sections), "upstream": [hashes[u] for u in stage.upstream]}
+def _stage_hash(cfg: PipelineConfig, stage: Stage, hashes: dict[str, str], *, files_by_content: bool = True) -> str:
+    parts = {"sections": cfg.section_hash(*stage.sections, files_by_content=files_by_content),
+             "upstream": [hashes[u] for u in stage.upstream]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename stale work to ``<path>.stale`` (replacing an older one) instead of deleting it."""
+    aside = path.with_name(path.name + ".stale")
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside)
+    elif aside.exists() or aside.is_symlink():
+        aside.unlink()
+    path.rename(aside)
+    return aside
 
 
 def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] | None = None) -> Manifest:
@@ -63,11 +75,15 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
     manifest = Manifest.load(run_dir / MANIFEST)
     atomic_write_json(run_dir / RUN_CONFIG, cfg.model_dump(mode="json"))
     hashes: dict[str, str] = {}
+    legacy: dict[str, str] = {}  # the hash manifests recorded before files counted by content
     force = set(force or [])
     for stage in stages:
         h = _stage_hash(cfg, stage, hashes)
         hashes[stage.name] = h
+        legacy[stage.name] = _stage_hash(cfg, stage, legacy, files_by_content=False)
         rec = manifest.stages.get(stage.name)
+        if rec and rec.get("hash") == legacy[stage.name] != h:
+            rec["hash"] = h  # same config, recorded under the older hash: not a change
         outputs_exist = all((run_dir / o).exists() for o in stage.outputs)
         if rec and rec.get("status") == "done" and rec.get("hash") == h and outputs_exist \
                 and stage.name not in force and not stage.always:
@@ -75,10 +91,12 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
             continue
         if rec and (rec.get("hash") != h or stage.name in force):
             # Another config produced what is there: its partial work must not be resumed.
+            # Moved aside, not deleted: a config changed by mistake must not cost hours of work.
             for rel in stage.clean:
                 if (run_dir / rel).exists():
-                    log.info("stage %s: config changed, removing stale %s", stage.name, run_dir / rel)
-                    shutil.rmtree(run_dir / rel)
+                    aside = _move_aside(run_dir / rel)
+                    log.info("stage %s: config changed, moved the stale %s aside to %s (delete it when not needed)",
+                             stage.name, run_dir / rel, aside)
         # Same hash + status "running" = interrupted: the stage resumes from its own partial files.
         manifest.stages[stage.name] = {"hash": h, "status": "running"}
         manifest.save()
@@ -110,14 +128,19 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
     return manifest
 
 
+def _check_stage_names(flag: str, given: list[str], stages: list[Stage]) -> None:
+    """One message for a stage name a flag (``--force``, ``--until``) gives that no stage has."""
+    names = [s.name for s in stages]
+    if unknown := [g for g in given if g not in names]:
+        raise ValueError(f"{flag} {', '.join(unknown)}: no such stage (stages in order: {', '.join(names)})")
+
+
 def _stop_after(stages: list[Stage], until: str | None) -> list[Stage]:
     """The stages up to and including ``until`` (all of them when it is None)."""
     if until is None:
         return stages
-    names = [s.name for s in stages]
-    if until not in names:
-        raise ValueError(f"--until {until}: no such stage (stages in order: {', '.join(names)})")
-    return stages[: names.index(until) + 1]
+    _check_stage_names("--until", [until], stages)
+    return stages[: [s.name for s in stages].index(until) + 1]
 
 
 class StageFailed(RuntimeError):
@@ -156,10 +179,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             overrides.append(f"run_dir={run_dir}")
         cfg = load_preset(config or config_arg, overrides)
         all_stages = pipeline_stages()
-        known = {s.name for s in all_stages}
-        if unknown := sorted(set(force) - known):
-            fail(ValueError(f"--force {', '.join(unknown)}: no such stage (stages: {', '.join(sorted(known))})"))
         try:
+            _check_stage_names("--force", force, all_stages)
             stages = _stop_after(all_stages, until)
         except ValueError as e:
             fail(e)
