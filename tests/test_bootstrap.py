@@ -239,7 +239,8 @@ def test_focused_eval_with_baseline_through_the_real_policy(tmp_path, policy, ha
     c = after["comparison"]
     assert c["n_prompts"] == 2 and all((e["low"], e["high"]) == (0.0, 0.0) for e in c["overall"].values())
     line = delta_line(tmp_path)
-    assert line.startswith("IFEval after vs before, 2 prompts, 95 % paired bootstrap: prompt strict")
+    assert line.startswith("IFEval after vs before, 2 prompts (only those asking for punctuation:no_comma), "
+                           "95 % paired bootstrap: prompt strict")
     assert line.endswith("no effect distinguishable from noise at 95 %")
     with pytest.raises(ComparisonError, match="baseline scored 2 prompts, this evaluation has 5"):
         evaluate_ifeval("smollm2-135m", bench, tmp_path / "all", baseline=tmp_path / EVAL_BEFORE,

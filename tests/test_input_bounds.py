@@ -143,8 +143,10 @@ def test_json_reader_locates_errors(tmp_path):
         read_json(f)
 
 
-def test_a_prompt_longer_than_the_context_is_refused_before_generating(tmp_path):
-    """SmolLM2 reads 8192 positions: a 9,000-word prompt is named by its key, and nothing is written."""
+@pytest.mark.parametrize("backend", ["transformers", "ctranslate2"])
+def test_a_prompt_longer_than_the_context_is_refused_before_generating(tmp_path, backend):
+    """SmolLM2 reads 8192 positions: a 9,000-word prompt is named by its key, and nothing is written
+    (by every CPU backend)."""
     from typer.testing import CliRunner
 
     from selfif.cli import app
@@ -154,7 +156,8 @@ def test_a_prompt_longer_than_the_context_is_refused_before_generating(tmp_path)
             {"key": 1001, "prompt": "word " * 9000, "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}]
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
     res = CliRunner().invoke(app, ["eval", "ifeval", "--model", "smollm2-135m", "--benchmark", str(bench),
-                                   "--out", str(tmp_path / "e"), "--set", "eval.generation.max_new_tokens=16"])
+                                   "--out", str(tmp_path / "e"), "--set", "eval.generation.max_new_tokens=16",
+                                   "--set", f"eval.generation.backend={backend}"])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     (line,) = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
     assert "the prompt of key 1001 has 90" in line and "reads at most 8192" in line and "max_new_tokens 16" in line

@@ -87,6 +87,13 @@ def test_an_input_file_counts_by_its_bytes_not_its_spelling(tmp_path, monkeypatc
     assert calls == ["c"]
 
 
+def test_a_field_at_its_default_is_not_hashed_so_new_fields_do_not_stale_old_runs():
+    plain, explicit = load_config(None), load_config(None, ["train.learning_rate=1e-5", "train.warmstart.enabled=false"])
+    assert plain.train.learning_rate == 1e-5  # the default, spelled out
+    assert plain.section_hash("train") == explicit.section_hash("train")
+    assert plain.section_hash("train") != load_config(None, ["train.learning_rate=2e-5"]).section_hash("train")
+
+
 def test_a_manifest_recorded_under_the_older_hash_is_still_up_to_date(tmp_path):
     from selfif.pipeline import _stage_hash
 

@@ -98,3 +98,30 @@ def test_warmstart_types_draw_only_rows_with_those_constraints():
         select_prompts(WarmstartConfig(types=["no:such"]), rows)
     with pytest.raises(ValueError, match="no curriculum row has a repairable hard constraint of combination:repeat_prompt"):
         select_prompts(WarmstartConfig(types=["combination:repeat_prompt"]), rows)
+
+
+def test_keep_truncated_keeps_prefixes_only_where_no_constraint_needs_the_end(policy_path):
+    from transformers import AutoTokenizer
+
+    from selfif.constraints import registry
+    from selfif.rl.warmstart import _examples, judge, summarize_records
+
+    lower = {"id": "change_case:english_lowercase", "kind": "hard", "kwargs": {}}
+    row = {"row": 0, "prompt": [{"role": "user", "content": "Tell me about the sea. Use only lowercase letters."}],
+           "constraints": [lower]}
+    both = {**row, "row": 1, "constraints": [lower, QUOTE]}
+    cut = "The sea covers most of the Earth and it is Home to many"  # an answer the cap cut off
+    assert judge(row, cut, truncated=True)["status"] == "truncated"  # the default: dropped
+    kept = judge(row, cut, truncated=True, keep_truncated=True)
+    assert kept["status"] == "repaired" and kept["prefix"] is True
+    assert kept["repaired"] == cut.lower() and registry.verify(lower["id"], kept["repaired"])
+    # a closing quote cannot be judged on a prefix: still dropped
+    assert judge(both, cut, truncated=True, keep_truncated=True)["status"] == "truncated"
+    finished = judge(row, cut + " fish.", truncated=False, keep_truncated=True)
+    assert finished["status"] == "repaired" and "prefix" not in finished
+
+    tok = AutoTokenizer.from_pretrained(policy_path)
+    (ids_prefix, plen_prefix), (ids_done, plen_done) = _examples([kept, finished], tok)
+    assert ids_prefix[-1] != tok.eos_token_id and ids_done[-1] == tok.eos_token_id  # a prefix teaches no stop
+    assert tok.decode(ids_prefix[plen_prefix:]) == cut.lower()
+    assert summarize_records([kept, finished])["prefix_targets"] == 1

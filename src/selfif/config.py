@@ -127,7 +127,10 @@ class WarmstartConfig(Section):
     learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
     batch_size: int = Field(8, ge=1, description="repaired answers per optimizer update")
     answer_batch_size: int = Field(8, ge=1, description="prompts answered per generate call (larger on a GPU)")
-    max_new_tokens: int = Field(160, ge=1, description="answer length cap; answers cut by it are dropped")
+    max_new_tokens: int = Field(160, ge=1, description="answer length cap; answers cut by it are dropped (see keep_truncated)")
+    keep_truncated: bool = Field(
+        False, description="keep an answer cut by the cap when none of its hard constraints depends on the end "
+        "(selfif.rl.truncation): it is repaired and trained as a prefix, without EOS (so it teaches no early stop)")
     temperature: float = Field(0.7, ge=0, description="sampling temperature of the answers (0 = greedy)")
     seed: int = Field(0, description="sampling and shuffling seed")
 
@@ -249,10 +252,13 @@ class PipelineConfig(Section):
         """Stable hash of some sections (for the pipeline manifest: rerun a stage only if it changed).
 
         With ``files_by_content`` a value naming an existing file counts by the file's bytes, not
-        its spelling: ``../shared/x.jsonl`` and ``/work/shared/x.jsonl`` are the same input (and an
-        edited file is a changed one). ``False`` gives the hash manifests recorded before that.
+        its spelling (``../shared/x.jsonl`` and ``/work/shared/x.jsonl`` are the same input, and an
+        edited file is a changed one), and fields left at their defaults are not hashed (a field
+        added in a new release does not make earlier runs stale). ``False`` gives the hash that
+        manifests recorded before that.
         """
-        data = {n: getattr(self, n).model_dump(mode="json") if isinstance(getattr(self, n), BaseModel) else getattr(self, n) for n in names}
+        data = {n: getattr(self, n).model_dump(mode="json", exclude_defaults=files_by_content)
+                if isinstance(getattr(self, n), BaseModel) else getattr(self, n) for n in names}
         if files_by_content:
             data = _files_by_content(data)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

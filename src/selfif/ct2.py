@@ -58,7 +58,7 @@ class CTranslate2Generator:
                  compute_type: str = "float32"):
         """``compute_type`` other than float32 (int8: quantised weights) is for benchmarks only."""
         import ctranslate2
-        from transformers import GenerationConfig
+        from transformers import AutoConfig, GenerationConfig
 
         self.precision = ct2_precision(precision) if compute_type == "float32" else compute_type
         path = Path(resolve(model_name))
@@ -75,6 +75,8 @@ class CTranslate2Generator:
         finally:  # the engine holds the weights in memory once loaded
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+        # the model's position limit: a prompt with no room left for the answer is refused up front
+        self.context = getattr(AutoConfig.from_pretrained(str(path)), "max_position_embeddings", None)
         eos = GenerationConfig.from_pretrained(str(path)).eos_token_id
         eos = eos if eos is not None else self.tokenizer.eos_token_id
         self.end_ids = list(eos) if isinstance(eos, (list, tuple)) else [eos]
@@ -83,7 +85,7 @@ class CTranslate2Generator:
         import ctranslate2
 
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
-        order = length_order(self.tokenizer, texts)
+        order = length_order(self.tokenizer, texts, self.context, params.max_new_tokens)
         bs = max(1, params.batch_size)
         kw = dict(max_length=params.max_new_tokens, include_prompt_in_result=False, end_token=self.end_ids)
         if params.greedy:

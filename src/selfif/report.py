@@ -103,7 +103,10 @@ def delta_line(run: Path) -> str:
     from selfif.eval.report import delta_summary
 
     comparison, why = run_comparison(Path(run))
-    return delta_summary(comparison) if comparison else f"IFEval before/after: no comparison ({why})"
+    if not comparison:
+        return f"IFEval before/after: no comparison ({why})"
+    after = _load(Path(run) / EVAL_AFTER / SCORES) or {}
+    return delta_summary(comparison, (after.get("meta") or {}).get("instruction_types"))
 
 
 def write_report(cfg: PipelineConfig, run: Path) -> Path:

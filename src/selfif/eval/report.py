@@ -7,7 +7,7 @@ keeps the exact fractions.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +149,18 @@ def _short(name: str) -> str:
     return name.replace("-level", "").lower()
 
 
-def delta_summary(comparison: Mapping[str, Any]) -> str:
-    """One line for a terminal: every overall delta with its interval, then which ones exclude zero."""
+def delta_summary(comparison: Mapping[str, Any], instruction_types: Sequence[str] | None = None) -> str:
+    """One line for a terminal: every overall delta with its interval, then which ones exclude zero.
+
+    ``instruction_types``: the evaluation kept only prompts asking for these ids (``eval.instruction_types``);
+    the line says so, since such a figure is not a full-benchmark one.
+    """
     ov = comparison["overall"]
     parts = [f"{_short(name)} {pct(ov[k]['before'])} -> {pct(ov[k]['after'])} ({pp_interval(ov[k])})" for k, name in OVERALL]
     sig = [_short(name) for k, name in OVERALL if ov[k]["excludes_zero"]]
     tail = f"interval excludes zero for {', '.join(sig)}" if sig else f"no effect distinguishable from noise at {_level(comparison)}"
-    return (f"IFEval after vs before, {comparison['n_prompts']} prompts, {_level(comparison)} paired bootstrap: "
+    scope = f" (only those asking for {', '.join(instruction_types)})" if instruction_types else ""
+    return (f"IFEval after vs before, {comparison['n_prompts']} prompts{scope}, {_level(comparison)} paired bootstrap: "
             + "; ".join(parts) + f" -- {tail}")
 
 
