@@ -81,7 +81,8 @@ class CTranslate2Generator:
         eos = eos if eos is not None else self.tokenizer.eos_token_id
         self.end_ids = list(eos) if isinstance(eos, (list, tuple)) else [eos]
 
-    def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate") -> Iterator[tuple[list[int], list[str]]]:
+    def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate",
+                      with_truncation: bool = False) -> Iterator[tuple]:
         import ctranslate2
 
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
@@ -102,7 +103,10 @@ class CTranslate2Generator:
                 res = self.generator.generate_batch(toks, max_batch_size=bs, **kw)
                 outs = self.tokenizer.batch_decode([r.sequences_ids[0] for r in res], skip_special_tokens=True)
                 bar.update(len(idx))
-                yield idx, [o.strip() for o in outs]
+                if with_truncation:  # the end token is not returned: a full-length result never ended
+                    yield idx, [o.strip() for o in outs], [len(r.sequences_ids[0]) >= params.max_new_tokens for r in res]
+                else:
+                    yield idx, [o.strip() for o in outs]
         finally:
             bar.close()
 

@@ -2,7 +2,10 @@
 
 ``make_generator(model_name, backend=...)`` returns an object with
 ``generate(prompts, params) -> list[str]`` and ``iter_generate(prompts, params)`` yielding
-``(indices, texts)`` batch by batch (so callers can append results and resume).
+``(indices, texts)`` batch by batch (so callers can append results and resume); with
+``with_truncation=True`` it yields ``(indices, texts, truncated)``, where ``truncated[j]`` says the
+answer was cut by ``max_new_tokens`` (the engine's own finish reason: re-tokenising the text
+cannot tell, since the stripped, decoded text may re-encode to fewer tokens).
 
 Backends:
 - ``transformers`` (the reference; CPU or GPU): length-sorted batches, left padding, chat template;
@@ -78,8 +81,9 @@ class TransformersGenerator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def iter_generate(
-        self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate"
-    ) -> Iterator[tuple[list[int], list[str]]]:
+        self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate",
+        with_truncation: bool = False,
+    ) -> Iterator[tuple]:
         import torch
 
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
@@ -105,12 +109,23 @@ class TransformersGenerator:
                 gen = out[:, enc["input_ids"].shape[1] :]
                 outs = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
                 bar.update(len(idx))
-                yield idx, [o.strip() for o in outs]
+                if with_truncation:  # cut = the full budget used and no end (or pad after an end) in it
+                    ended = torch.isin(gen, torch.tensor(sorted(self._end_ids()), device=gen.device)).any(dim=1)
+                    cut = [gen.shape[1] >= params.max_new_tokens and not bool(e) for e in ended]
+                    yield idx, [o.strip() for o in outs], cut
+                else:
+                    yield idx, [o.strip() for o in outs]
         finally:
             bar.close()
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate") -> list[str]:
         return collect(self, prompts, params, progress, desc)
+
+    def _end_ids(self) -> set[int]:
+        """Tokens that end an answer: the generation config's EOS ids, the tokenizer's, and pad."""
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+        return ids | {i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None}
 
 
 class VLLMGenerator:
@@ -126,7 +141,8 @@ class VLLMGenerator:
         self.llm = LLM(model=resolve(model_name), **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
 
-    def iter_generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate"):
+    def iter_generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate",
+                      with_truncation: bool = False):
         from vllm import SamplingParams as VSP
 
         sp = VSP(
@@ -137,7 +153,11 @@ class VLLMGenerator:
         )
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
         outs = self.llm.generate(texts, sp, use_tqdm=progress)
-        yield list(range(len(prompts))), [o.outputs[0].text.strip() for o in outs]
+        texts_out = [o.outputs[0].text.strip() for o in outs]
+        if with_truncation:
+            yield list(range(len(prompts))), texts_out, [o.outputs[0].finish_reason == "length" for o in outs]
+        else:
+            yield list(range(len(prompts))), texts_out
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate") -> list[str]:
         return next(iter(self.iter_generate(prompts, params, progress, desc)))[1] if prompts else []

@@ -132,12 +132,11 @@ def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], p
         todo = [(row, s) for row, s in jobs if (row["row"], s) not in done]
         if todo:
             gen = make_generator(model_name, backend="transformers")
-            tok = gen.tokenizer
             params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=ws.answer_batch_size)
-            for idx, texts in gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers"):
-                for i, text in zip(idx, texts):
+            batches = gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers", with_truncation=True)
+            for idx, texts, cut in batches:
+                for i, text, truncated in zip(idx, texts, cut):
                     row, s = todo[i]
-                    truncated = len(tok.encode(text, add_special_tokens=False)) >= ws.max_new_tokens - 1
                     out.write({**judge(row, text, truncated, ws.keep_truncated), "sample": s})
             del gen
         records = out.existing()
