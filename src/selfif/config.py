@@ -264,6 +264,21 @@ class PipelineConfig(Section):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime) -> sha256: a big file is read once
+
+
+def _file_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
 def _files_by_content(value: Any) -> Any:
     """``value`` with every string that names an existing file replaced by the file's sha256."""
     if isinstance(value, dict):
@@ -274,7 +289,7 @@ def _files_by_content(value: Any) -> Any:
         try:
             path = Path(value).expanduser()
             if path.is_file():
-                return {"file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+                return {"file_sha256": _file_sha256(path)}
         except OSError:
             pass
     return value
