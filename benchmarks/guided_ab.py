@@ -14,7 +14,7 @@ Runs for hours on 2 CPU cores (measured 2026-11-27 on a 2-core AMD EPYC, bf16: G
 without repairs, 43 s with them, so ~60 min per arm; the warm-start ~33 min; a full IFEval pass ~24 min).
 Measured: baseline 18.9 -> 24.2 prompt strict, both 18.9 -> 28.5 (README, configs/cpu-2h.yaml):
 
-    python benchmarks/guided_ab.py --out runs/ab                         # the four arms
+    python benchmarks/guided_ab.py --out runs/ab --benchmark ../shared/benchmarks/ifeval_input_data.jsonl  # the four arms
     python benchmarks/guided_ab.py --out runs/ab --arms baseline guided \\
         --arm guided-k2=train.guidance=repair,train.guidance_per_group=2  # add a dose arm
     python benchmarks/guided_ab.py --out runs/ab --table-only             # re-print the table
@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=list(ARMS), help="built-in arms to run, in order (the first runs everything)")
     ap.add_argument("--arm", action="append", default=[], metavar="NAME=K=V,K=V", help="an extra arm with its overrides")
     ap.add_argument("--set", dest="common", action="append", default=[], help="override for every arm")
+    ap.add_argument("--benchmark", help="IFEval input_data.jsonl (a local copy; same as --set eval.benchmark=FILE)")
     ap.add_argument("--no-truncation-rule", action="store_true", help="judge truncated rollouts like finished ones")
     ap.add_argument("--table-only", action="store_true", help="only collect and print the table")
     ap.add_argument("--parallel", type=int, default=1, metavar="N", help="run N arms at once after the shared upstream stages")
@@ -175,6 +176,8 @@ def main() -> None:
         arms[name] = [s for s in sets.split(",") if s]
     out = Path(args.out)
     common = ([] if args.no_truncation_rule else COMMON) + args.common
+    if args.benchmark:
+        common.append(f"eval.benchmark={args.benchmark}")
     names = list(arms)
     if not args.table_only and args.parallel > 1:
         out.mkdir(parents=True, exist_ok=True)
