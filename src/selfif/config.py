@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from selfif.io import file_digest
+
 # The public dataset id; a local copy of the official input_data.jsonl works offline (eval.benchmark=FILE).
 DEFAULT_BENCHMARK = "google/IFEval"
 
@@ -264,18 +266,14 @@ class PipelineConfig(Section):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime) -> sha256: a big file is read once
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime) -> digest: a big file is read once
 
 
 def _file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_DIGESTS[key] = digest.hexdigest()
+        _FILE_DIGESTS[key] = file_digest(path)
     return _FILE_DIGESTS[key]
 
 

@@ -10,6 +10,7 @@ is detected and dropped on reopen.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import itertools
 import json
 import os
@@ -31,6 +32,14 @@ class InputError(ValueError):
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
 
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Short sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 def _pydantic_reason(err: ValidationError) -> str:
     parts = []

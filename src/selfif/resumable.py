@@ -75,15 +75,6 @@ class Outcome:
         return len(self.responses) == self.total
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """Short sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def checkpoint_fingerprint(model: str) -> str | None:
     """For a local checkpoint directory: a hash of its weight/config files' names, sizes and mtimes,
     so a policy retrained into the same path does not reuse the old policy's answers."""

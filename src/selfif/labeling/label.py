@@ -72,7 +72,8 @@ def generate_responses(
     the already read curriculum (read here otherwise); ``precision`` overrides the config's.
     """
     from selfif.inference import generator_identity, load_for, sampling_params
-    from selfif.resumable import Job, file_digest, fingerprint, generate_resumable
+    from selfif.io import file_digest
+    from selfif.resumable import Job, fingerprint, generate_resumable
 
     out_dir = Path(out_dir)
     rows = rows if rows is not None else read_curriculum(curriculum_path)
