@@ -32,6 +32,14 @@ def length_order(tokenizer, texts: Sequence[str], context: int | None = None, ma
     return sorted(range(len(texts)), key=lambda i: -lengths[i])
 
 
+def is_truncated(completion_ids, eos_ids) -> bool:
+    """TRL's rule: a completion is truncated when its last token is not an EOS (or pad) token.
+
+    Used by the GRPO reward (selfif.rl.truncation) and by the generators' ``with_truncation``."""
+    ids = list(completion_ids)
+    return bool(ids) and ids[-1] not in eos_ids
+
+
 def collect(gen, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate") -> list[str]:
     """All responses of ``gen.iter_generate`` in prompt order."""
     result: list[str] = [""] * len(prompts)

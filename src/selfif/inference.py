@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from selfif.batches import collect, length_order
+from selfif.batches import collect, is_truncated, length_order
 from selfif.models import chat_prompt, load_policy, resolve
 from selfif.precision import autocast, resolve_precision
 
@@ -79,6 +79,11 @@ class TransformersGenerator:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # tokens that end an answer (the generation config's EOS ids, the tokenizer's) and the pad
+        # that follows an ended answer in a batch: a row ending in none of them was cut by the cap
+        eos = getattr(model.generation_config, "eos_token_id", None)
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        self.end_ids = {i for i in (*eos, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None}
 
     def iter_generate(
         self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate",
@@ -109,10 +114,8 @@ class TransformersGenerator:
                 gen = out[:, enc["input_ids"].shape[1] :]
                 outs = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
                 bar.update(len(idx))
-                if with_truncation:  # cut = the full budget used and no end (or pad after an end) in it
-                    ended = torch.isin(gen, torch.tensor(sorted(self._end_ids()), device=gen.device)).any(dim=1)
-                    cut = [gen.shape[1] >= params.max_new_tokens and not bool(e) for e in ended]
-                    yield idx, [o.strip() for o in outs], cut
+                if with_truncation:
+                    yield idx, [o.strip() for o in outs], [is_truncated(row, self.end_ids) for row in gen.tolist()]
                 else:
                     yield idx, [o.strip() for o in outs]
         finally:
@@ -120,12 +123,6 @@ class TransformersGenerator:
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, progress: bool = True, desc: str = "generate") -> list[str]:
         return collect(self, prompts, params, progress, desc)
-
-    def _end_ids(self) -> set[int]:
-        """Tokens that end an answer: the generation config's EOS ids, the tokenizer's, and pad."""
-        eos = getattr(self.model.generation_config, "eos_token_id", None)
-        ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-        return ids | {i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None}
 
 
 class VLLMGenerator:

@@ -91,7 +91,7 @@ def _trainer_class():
             """Log on-policy pass rates; with ``guidance: repair`` swap in repaired completions (selfif.rl.guidance)."""
             from selfif.reward.function import _message_text
             from selfif.rl import guidance as G
-            from selfif.rl.truncation import is_truncated
+            from selfif.batches import is_truncated
 
             prompt_ids, completion_ids, tool_mask, completions, logprobs, extra, images, tool_images = out
             cfg = self.selfif_train
@@ -303,7 +303,8 @@ def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False
 
 def _fail_truncated(totals, results, constraints, completion_ids, eos_ids, log_metric) -> list[float]:
     """Zero the end-dependent components of truncated completions (in ``results`` too) and re-average."""
-    from selfif.rl.truncation import end_dependent, is_truncated
+    from selfif.batches import is_truncated
+    from selfif.rl.truncation import end_dependent
 
     out = list(totals)
     zeroed = 0

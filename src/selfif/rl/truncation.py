@@ -47,9 +47,3 @@ def end_dependent(constraint_id: str, kwargs: Mapping[str, Any] | None = None) -
         return True
     kwargs = kwargs or {}
     return any(kwargs.get(k) == "less than" for k in RELATION_KWARGS)
-
-
-def is_truncated(completion_ids, eos_ids) -> bool:
-    """TRL's rule: a completion is truncated when its last token is not an EOS (or pad) token."""
-    ids = list(completion_ids)
-    return bool(ids) and ids[-1] not in eos_ids
