@@ -58,11 +58,13 @@ from selfif.constraints import registry
 from selfif.io import JsonlAppender, atomic_write_json, read_json
 from selfif.layout import WARMSTART_DATA, WARMSTART_SUMMARY
 from selfif.rl.guidance import hard_constraints, verdicts
+from selfif.rl.truncation import end_dependent
 
 log = logging.getLogger(__name__)
 
 DATA_FILE, SUMMARY_FILE = WARMSTART_DATA, WARMSTART_SUMMARY  # the names live in selfif.layout
 MODEL_DIR = "model"
+TARGETS = ("repaired", "already_ok")  # the statuses whose answers the policy is fine-tuned on
 
 
 def fingerprint(ws: WarmstartConfig, model_name: str, rows: list[dict]) -> str:
@@ -93,8 +95,6 @@ def _prompt_text(row: dict) -> str:
 
 def judge(row: dict, answer: str, truncated: bool, keep_truncated: bool = False) -> dict[str, Any]:
     """One warm-start record: the answer, its repair, and what happened to it."""
-    from selfif.rl.truncation import end_dependent
-
     hard = hard_constraints(row["constraints"])
     prompt = _prompt_text(row)
     vs = verdicts(hard, answer, prompt)
@@ -154,7 +154,7 @@ def summarize_records(records: list[dict]) -> dict[str, Any]:
             t["failed"] += cid in r["failed"]
             t["repairable_alone"] += cid in r["repairable_alone"]
     return {"answers": len(records), "status": dict(sorted(Counter(r["status"] for r in records).items())),
-            "prefix_targets": sum(bool(r.get("prefix")) and r["status"] in ("repaired", "already_ok") for r in records),
+            "prefix_targets": sum(bool(r.get("prefix")) and r["status"] in TARGETS for r in records),
             "per_type": dict(sorted(per_type.items()))}
 
 
@@ -163,7 +163,7 @@ def _examples(records: list[dict], tok) -> list[tuple[list[int], int]]:
     after a prefix: the answer was cut, not finished)."""
     out = []
     for r in records:
-        if r["status"] not in ("repaired", "already_ok"):
+        if r["status"] not in TARGETS:
             continue
         p = tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
         c = tok.encode(r["repaired"], add_special_tokens=False) + ([] if r.get("prefix") else [tok.eos_token_id])
