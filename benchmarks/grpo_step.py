@@ -1,17 +1,23 @@
 """Where a GRPO step's time goes: generation vs reward vs policy update, and rollout tokens/s.
 
-Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) twice, in fp32 and in the
-default precision of this machine (``train.precision: auto``; bf16 autocast where the CPU has native
-bf16), on the default packaged
-policy for a few steps over a small curriculum of hard IFEval constraints, then reads the timings
-that our trainer logs per step (``timing/generation_s``, ``timing/reward_s``; TRL's ``step_time``
-is the whole step) from ``log_history``. Update = step time - generation - reward (loss,
-backward, optimizer). Every figure printed is measured in this run; the last line is
-``speedup X.XXx``: fp32 mean step time / default-precision mean step time (step 1 excluded).
+Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) in fp32 and in the default
+precision of this machine (``train.precision: auto``; bf16 autocast where the CPU has native bf16,
+with rollouts from a bf16 copy of the policy, ``train.rollout_copy: auto``) and, for comparison,
+bf16 with rollouts generated under autocast (``rollout_copy: off``); same seeds, same prompts,
+one after the other, on the default packaged policy for a few steps over a small curriculum of hard
+IFEval constraints. It reads the timings our trainer logs per step (``timing/generation_s``,
+``timing/reward_s``; TRL's ``step_time`` is the whole step) from ``log_history``. Update = step
+time - generation - reward (loss, backward, optimizer).
 
-    python benchmarks/grpo_step.py                   # 8 completions <= 64 tokens, 3 steps
+By default every completion is exactly ``--max-completion-length`` tokens (``min_new_tokens`` =
+max): sampled lengths differ between precisions, and a step that happens to sample short answers
+would otherwise look fast. ``--natural-length`` lets completions stop at EOS. Every figure printed
+is measured in this run; the last line is ``speedup X.XXx``: fp32 mean step time /
+default-precision mean step time (step 1 excluded).
+
+    python benchmarks/grpo_step.py                   # 8 completions of 64 tokens, 3 steps
     python benchmarks/grpo_step.py --threads 1 --steps 4 --completions 16
-    python benchmarks/grpo_step.py --steps 8 --lr 1e-5   # learning check: both reward curves, same seeds
+    python benchmarks/grpo_step.py --steps 8 --lr 1e-5 --natural-length   # learning check: reward curves, same seeds
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ def main() -> None:
     ap.add_argument("--max-completion-length", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     ap.add_argument("--lr", type=float, default=1e-6, help="learning rate (1e-5 for a learning check over a few steps)")
+    ap.add_argument("--natural-length", action="store_true", help="let completions stop at EOS (default: all full length)")
     args = ap.parse_args()
 
     import torch
@@ -65,21 +72,30 @@ def main() -> None:
     print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
           f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
           f"<= {args.max_completion_length} new tokens, {args.steps} steps; default precision here: {default}")
+    variants = {"fp32": ("fp32", "off")}
+    if default == "bf16":
+        variants["bf16, rollouts under autocast"] = ("bf16", "off")
+        variants["bf16 (default: rollouts from a bf16 copy)"] = ("bf16", "auto")
     means = {}
-    for precision in dict.fromkeys(["fp32", default]):  # same seeds, same prompts, one after the other
-        print(f"--- precision {precision}")
-        means[precision] = run(args, precision)
-    print(f"speedup {means['fp32']['total'] / means[default]['total']:.2f}x")
+    for name, (precision, rollout_copy) in variants.items():  # same seeds, same prompts, one after the other
+        print(f"--- {name}")
+        means[name] = run(args, precision, rollout_copy)
+    print("variant                                      step s   gen s  update s  rollout tok/s")
+    for name, m in means.items():
+        print(f"{name:42s} {m['total']:8.2f} {m['gen']:7.2f} {m['update']:9.2f} {m['tokens'] / m['gen']:14.1f}")
+    print(f"speedup {means['fp32']['total'] / means[list(variants)[-1]]['total']:.2f}x")
 
 
-def run(args, precision: str) -> dict[str, float]:
+def run(args, precision: str, rollout_copy: str = "auto") -> dict[str, float]:
     from selfif.config import TrainConfig
     from selfif.reward import InstructionReward
     from selfif.rl.trainer import train_policy
 
     cfg = TrainConfig(schedule="mixed", max_steps=args.steps, num_generations=args.num_generations,
                       per_device_train_batch_size=args.completions, max_completion_length=args.max_completion_length,
-                      learning_rate=args.lr, save_steps=10**6, report_to=["none"], seed=0, precision=precision)
+                      learning_rate=args.lr, save_steps=10**6, report_to=["none"], seed=0, precision=precision,
+                      rollout_copy=rollout_copy,
+                      grpo_args={} if args.natural_length else {"generation_kwargs": {"min_new_tokens": args.max_completion_length}})
     with tempfile.TemporaryDirectory() as tmp:
         cur = Path(tmp) / "curriculum.jsonl"
         write_curriculum(cur)
@@ -101,7 +117,8 @@ def run(args, precision: str) -> dict[str, float]:
     print(f"mean over steps {rest[0]['step']}..{rest[-1]['step']}: step {mean['total']:.2f} s = generation {mean['gen']:.2f} s "
           f"({100 * mean['gen'] / mean['total']:.0f}%) + reward {mean['reward']:.4f} s + update {mean['update']:.2f} s "
           f"({100 * mean['update'] / mean['total']:.0f}%); rollout {mean['tokens'] / mean['gen']:.1f} tokens/s")
-    print(f"wall time incl. model load and saving: {wall:.1f} s; summary precision: {summary.get('precision')}")
+    print(f"wall time incl. model load and saving: {wall:.1f} s; summary precision: {summary.get('precision')}, "
+          f"rollout copy: {summary.get('rollout_copy')}")
     print(f"training reward per step ({precision}): {[round(r['reward_mean'], 3) for r in rows if r['reward_mean'] is not None]}")
     return mean
 

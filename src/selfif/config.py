@@ -167,6 +167,11 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul, else fp32 (on CUDA: train.bf16 "
         "decides, as before); weights and optimizer state stay fp32 either way")
+    rollout_copy: Literal["auto", "off", "bf16"] = Field(
+        "auto", description="CPU rollouts when training in bf16: bf16 = generate from a bf16 copy of the policy, refreshed "
+        "after each optimizer step (under autocast every weight is re-cast at every generated token; "
+        "benchmarks/grpo_step.py measures both); off = generate from the training model under autocast; auto = bf16 "
+        "on a CPU training in bf16, off elsewhere (fp32, GPUs, vLLM). Costs one bf16 copy of the weights in memory")
     seed: int = Field(0, description="trainer and curriculum seed")
     # --- added by the RL stage (selfif.rl) ---
     adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")

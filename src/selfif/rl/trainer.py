@@ -36,6 +36,7 @@ from selfif.io import InputError, JsonlAppender, atomic_write_json
 from selfif.layout import GUIDANCE_LOG, TRAIN_SUMMARY  # GUIDANCE_LOG: every guided completion (selfif.rl.guidance)
 from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
 from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
+from selfif.rl.rollout_copy import Bf16RolloutCopy, wants_rollout_copy
 from selfif.rl.sampler import STATE_FILE, CurriculumSampler
 from selfif.rl.schedules import make_schedule
 
@@ -59,6 +60,9 @@ def _trainer_class():
             self._batch_inputs: list[dict] | None = None
             self._guided_local: list[bool] | None = None
             super().__init__(*args, **kwargs)
+            self.rollout_copy: Bf16RolloutCopy | None = None  # created at the first rollout (selfif.rl.rollout_copy)
+            self.wants_rollout_copy = wants_rollout_copy(self.selfif_train.rollout_copy, self.args.bf16,
+                                                         self.accelerator.device.type == "cpu", self.args.use_vllm)
 
         def _get_train_sampler(self, dataset=None):
             return self.curriculum_sampler
@@ -86,6 +90,20 @@ def _trainer_class():
             if mode == "train" and self._batch_inputs is not None:
                 out = self._guide(prompts, out)
             return out
+
+        def _generate_single_turn(self, *args, **kwargs):
+            if not self.wants_rollout_copy:
+                return super()._generate_single_turn(*args, **kwargs)
+            policy = self.accelerator.unwrap_model(self.model)
+            if self.rollout_copy is None:
+                self.rollout_copy = Bf16RolloutCopy(policy)
+            self.rollout_copy.sync(policy, self.state.global_step)
+            wrapped = self.model_wrapped
+            self.model_wrapped = self.rollout_copy.model  # TRL's HF-generate path generates from model_wrapped
+            try:
+                return super()._generate_single_turn(*args, **kwargs)
+            finally:
+                self.model_wrapped = wrapped
 
         def _guide(self, prompts, out):
             """Log on-policy pass rates; with ``guidance: repair`` swap in repaired completions (selfif.rl.guidance)."""
@@ -437,6 +455,7 @@ def train_policy(
                         final_dir=str(final), beta=train.beta, guidance=train.guidance,
                         truncated_fails_end_constraints=train.truncated_fails_end_constraints, warmstart=warm)
     summary["precision"] = "bf16" if args.bf16 else "fp32"  # resolved (selfif.precision)
+    summary["rollout_copy"] = "bf16" if trainer.wants_rollout_copy else "off"  # resolved train.rollout_copy
     if trainer.is_world_process_zero():
         if plots:
             summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
