@@ -7,8 +7,7 @@
 # Device calls, each run from the repository root there:
 #   1. carry .cache/gpu:  bash benchmarks/gpu/ab.sh install   (wheels the image lacks, first half of the GGUF)
 #   2. carry .cache/gpu2: bash benchmarks/gpu/ab.sh model     (second half; materialise; import check)
-#   3. carry .cache/gpu3: bash benchmarks/gpu/ab.sh run 520   (upstream run dir + RM, the wheels pydantic
-#      and datasets need there; the A/B; results to $OUT)
+#   3. carry .cache/gpu3: bash benchmarks/gpu/ab.sh run 520   (upstream run dir + RM; the A/B; results to $OUT)
 # Measured on an H100 (2026-11-27): staging 3 min of device time; eval-before 157 s (541 prompts,
 # batch 192, 512 tokens); GRPO ~5 s/step for each of 4 arms side by side (4 prompts x 4 completions,
 # generation-bound), so 90 steps take ~8 min. A 15-minute device budget therefore fits one arm's
@@ -31,7 +30,6 @@ model)
   python3 -c "import selfif.rl.trainer, selfif.rl.warmstart; from selfif.models import resolve; print(resolve('smollm2-135m'))" ;;
 run)
   budget=${2:-520}
-  pip install -q --no-deps --target $SITE .cache/gpu3/wheels/*.whl 2>&1 | grep -v "as the 'root' user"
   mkdir -p runs/ab && rm -rf runs/ab/* && cp -r .cache/gpu3/baseline runs/ab/baseline
   python3 - <<'PY'
 import pathlib, torch

@@ -2,8 +2,7 @@
 # Issue 9's CPU benchmarks (benchmarks/generation.py, benchmarks/grpo_step.py) on the host CPU of a
 # lent GPU machine, pinned to two physical cores with the GPU hidden: the issue's target is a 2-core
 # CPU with AMX (amx_bf16), which the CI/dev machine lacks. Staged in two device calls (one call
-# carries at most 64 MiB); fill the git-ignored folders first with benchmarks/gpu/stage.sh, then
-#   cp ../shared/benchmarks/ifeval_input_data.jsonl .cache/gpu2/
+# carries at most 64 MiB); fill the git-ignored folders first with benchmarks/gpu/stage.sh.
 # Device calls, each from the repository root there:
 #   1. carry .cache/gpu:  bash benchmarks/gpu/cpu_speed.sh install  (stops with rc 3 where there is no AMX)
 #   2. carry .cache/gpu2: bash benchmarks/gpu/cpu_speed.sh run [all|generation|grpo]   (figures to stdout and $OUT)
@@ -16,7 +15,6 @@ install)
   grep -q -w amx_bf16 /proc/cpuinfo || { echo "no AMX on this host: nothing to measure"; exit 3; }
   bash benchmarks/gpu/ab.sh install ;;
 run)
-  pip install -q --no-deps --target /tmp/site .cache/gpu2/wheels/*.whl 2>&1 | grep -v "root. user"
   bash benchmarks/gpu/ab.sh model || exit 1
   mkdir -p ../shared/benchmarks && cp .cache/gpu2/ifeval_input_data.jsonl ../shared/benchmarks/
   cpus=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
