@@ -168,7 +168,7 @@ class TrainConfig(Section):
         "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul, else fp32 (on CUDA: train.bf16 "
         "decides, as before); weights and optimizer state stay fp32 either way")
     rollout_copy: Literal["auto", "off", "bf16"] = Field(
-        "auto", description="CPU rollouts when training in bf16: bf16 = generate from a bf16 copy of the policy, refreshed "
+        "auto", description="rollouts when training in bf16: bf16 = generate from a bf16 copy of the policy, refreshed "
         "after each optimizer step (under autocast every weight is re-cast at every generated token; "
         "benchmarks/grpo_step.py measures both); off = generate from the training model under autocast; auto = bf16 "
         "on a CPU training in bf16, off elsewhere (fp32, GPUs, vLLM). Costs one bf16 copy of the weights in memory")
