@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from selfif.batches import is_truncated
 from selfif.config import PipelineConfig, RewardConfig, TrainConfig
 from selfif.io import InputError, JsonlAppender, atomic_write_json
 from selfif.layout import GUIDANCE_LOG, TRAIN_SUMMARY  # GUIDANCE_LOG: every guided completion (selfif.rl.guidance)
@@ -39,6 +40,7 @@ from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
 from selfif.rl.rollout_copy import Bf16RolloutCopy, wants_rollout_copy
 from selfif.rl.sampler import STATE_FILE, CurriculumSampler
 from selfif.rl.schedules import make_schedule
+from selfif.rl.truncation import end_dependent
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,6 @@ def _trainer_class():
             """Log on-policy pass rates; with ``guidance: repair`` swap in repaired completions (selfif.rl.guidance)."""
             from selfif.reward.function import _message_text
             from selfif.rl import guidance as G
-            from selfif.batches import is_truncated
 
             prompt_ids, completion_ids, tool_mask, completions, logprobs, extra, images, tool_images = out
             cfg = self.selfif_train
@@ -321,9 +322,6 @@ def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False
 
 def _fail_truncated(totals, results, constraints, completion_ids, eos_ids, log_metric) -> list[float]:
     """Zero the end-dependent components of truncated completions (in ``results`` too) and re-average."""
-    from selfif.batches import is_truncated
-    from selfif.rl.truncation import end_dependent
-
     out = list(totals)
     zeroed = 0
     for r, (res, cons, ids) in enumerate(zip(results, constraints, completion_ids, strict=True)):
