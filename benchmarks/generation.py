@@ -5,16 +5,18 @@ Measured, in one run, on the default packaged policy (SmolLM2-135M-Instruct), gr
 - HF ``generate`` fp32 (the reference backend), bf16 autocast, bf16 weights, static KV cache
   (and, with ``--compile``, static cache + ``torch.compile``; on 2 cores compiling alone takes
   minutes, so it is opt-in and its compile time is printed);
+- OpenVINO GenAI (``backend: openvino``, the CPU default) at fp32 and at bf16;
 - CTranslate2 fp32 (``backend: ctranslate2``) and int8 (for information: it changes the weights);
-- the cost of handing new weights to CTranslate2, as a GRPO rollout engine would every step:
-  an in-memory policy saved and converted.
+- the cost of handing new weights to OpenVINO and to CTranslate2, as a GRPO rollout engine would
+  every step: an in-memory policy written out and loaded.
 
 Every backend is loaded and warmed up first (load/convert time is printed separately, not counted
 in tokens/s), then timed in interleaved rounds, best of each.
 Tokens are counted by re-tokenizing each response, identically for every backend; "same text"
 counts responses identical to the HF fp32 reference. The last line is ``speedup X.XXx``: the
 default CPU generation of ``selfif label`` (``selfif.inference.CPU_DEFAULT_BACKEND`` at precision
-``auto``) against HF fp32 ``generate``; eval's default is fp32, i.e. the reference itself.
+``auto``) against HF fp32 ``generate``; the line before it gives eval's default (the same backend at
+fp32) against the same reference.
 
     python benchmarks/generation.py                        # 16 IFEval prompts, batch 16, 48 new tokens, 1 thread
     python benchmarks/generation.py --threads 0 --max-new-tokens 128 --compile   # all cores, longer, with compile
@@ -66,6 +68,19 @@ def print_ct2_reload_cost(model, tok) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def print_ov_reload_cost(model, hf_dir: str, threads: int | None) -> None:
+    """GRPO rollouts through OpenVINO would need the new weights every step: GGUF written + engine loaded."""
+    from selfif.ov import OpenVINOGenerator, write_gguf
+
+    tmp = Path(tempfile.mkdtemp(prefix="ov-reload-"))
+    try:
+        _, t_write = timed(write_gguf, model, hf_dir, tmp / "model.gguf")
+        _, t_open = timed(lambda: OpenVINOGenerator("smollm2-135m", precision="fp32", threads=threads, gguf_path=str(tmp / "model.gguf")))
+        print(f"openvino weight reload per GRPO step: write GGUF {t_write:.1f} s + load {t_open:.1f} s = {t_write + t_open:.1f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -82,8 +97,8 @@ def main() -> None:
     import torch
 
     from selfif.ct2 import CTranslate2Generator
-    from selfif.inference import CPU_DEFAULT_BACKEND, SamplingParams, TransformersGenerator, collect
-    from selfif.models import load_policy
+    from selfif.inference import SamplingParams, TransformersGenerator, collect, resolve_backend
+    from selfif.models import load_policy, resolve
     from selfif.precision import cpu_bf16_flags, resolve_precision
 
     if args.threads:
@@ -112,6 +127,14 @@ def main() -> None:
         cc = CompileConfig(fullgraph=False, dynamic=False)
         cc._compile_all_devices = True  # transformers compiles only on accelerators unless told
         variants["hf-static-compile"] = lambda: hf(cache_implementation="static", compile_config=cc)
+    from selfif import ov
+
+    have_ov = ov.supports(resolve(args.model)) is None
+    if have_ov:
+        variants["openvino-fp32"] = lambda: ov.OpenVINOGenerator(args.model, precision="fp32", threads=threads)
+        variants["openvino-bf16"] = lambda: ov.OpenVINOGenerator(args.model, precision="bf16", threads=threads)
+    else:
+        print(f"openvino rows skipped: {ov.supports(resolve(args.model))}")
     have_ct2 = importlib.util.find_spec("ctranslate2") is not None  # a dependency, but absent on a bare GPU image
     if have_ct2:
         variants["ctranslate2-fp32"] = lambda: CTranslate2Generator(args.model, threads=threads)
@@ -141,14 +164,20 @@ def main() -> None:
         print(f"{name:20s} {results[name]:8.1f} tokens/s  {best[name]:7.1f} s  same text as hf-fp32: {same}/{len(prompts)}  "
               f"(load {setup[name][0]:.1f} s, warm-up {setup[name][1]:.1f} s)", flush=True)
 
+    if have_ov:
+        print_ov_reload_cost(model, resolve(args.model), threads)
     if have_ct2:
         print_ct2_reload_cost(model, tok)
 
     prec = resolve_precision("auto", "cpu")
-    default = {"ctranslate2": "ctranslate2-fp32", "transformers": "hf-bf16-weights" if prec == "bf16" else "hf-fp32"}[CPU_DEFAULT_BACKEND]
-    print(f"default CPU generation (label: backend auto, precision auto): {CPU_DEFAULT_BACKEND} at {prec} ({default}); "
-          f"eval's default is fp32 ({'hf-fp32' if CPU_DEFAULT_BACKEND == 'transformers' else 'ctranslate2-fp32'})")
-    print(f"speedup {results[default] / results['hf-fp32']:.2f}x")
+    backend = resolve_backend("auto", args.model)
+    row = {"openvino": "openvino-{}", "ctranslate2": "ctranslate2-fp32", "transformers": "hf-{}"}[backend]
+    label_row = row.format("bf16-weights" if backend == "transformers" and prec == "bf16" else prec)
+    eval_row = row.format("fp32")
+    print(f"eval's default CPU generation (backend auto, precision fp32): {backend} ({eval_row}): "
+          f"{results[eval_row] / results['hf-fp32']:.2f}x HF fp32")
+    print(f"default CPU generation (label: backend auto, precision auto): {backend} at {prec} ({label_row})")
+    print(f"speedup {results[label_row] / results['hf-fp32']:.2f}x")
 
 
 if __name__ == "__main__":

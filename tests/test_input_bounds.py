@@ -143,7 +143,7 @@ def test_json_reader_locates_errors(tmp_path):
         read_json(f)
 
 
-@pytest.mark.parametrize("backend", ["transformers", "ctranslate2"])
+@pytest.mark.parametrize("backend", ["transformers", "openvino", "ctranslate2"])
 def test_a_prompt_longer_than_the_context_is_refused_before_generating(tmp_path, backend):
     """SmolLM2 reads 8192 positions: a 9,000-word prompt is named by its key, and nothing is written
     (by every CPU backend)."""

@@ -85,14 +85,15 @@ def test_ctranslate2_backend_matches_transformers_greedy(policy):
 
 def test_backends_report_which_answers_the_cap_cut(policy):
     """The engine's own finish reason, not a re-tokenised length: a one-word answer under a large
-    cap ended, a story under a 6-token cap was cut (both backends agree)."""
+    cap ended, a story under a 6-token cap was cut (every CPU backend agrees)."""
     model, tok = policy
     prompts = ["Reply with the single word: yes", "Write a long story about a dragon and a knight."]
     hf = TransformersGenerator("smollm2-135m", model=model, tokenizer=tok, precision="fp32")
     ct2 = make_generator("smollm2-135m", backend="ctranslate2", threads=1)
+    ov = make_generator("smollm2-135m", backend="openvino", precision="fp32", threads=1)
     for cap, want in ((48, [False, True]), (6, [True, True])):
         params = SamplingParams(max_new_tokens=cap, temperature=0.0, batch_size=2)
-        for gen in (hf, ct2):
+        for gen in (hf, ct2, ov):
             got = [False] * 2
             for idx, texts, cut in gen.iter_generate(prompts, params, progress=False, with_truncation=True):
                 for i, c in zip(idx, cut):

@@ -31,6 +31,17 @@ def test_preset_loads(path):
         assert (REPO / t.accelerate_config).exists()
 
 
+def test_a_preset_setting_one_eval_decoding_field_keeps_the_other_eval_defaults(tmp_path):
+    """cpu-2h sets eval.generation's tokens and batch only: its eval stays greedy at fp32 (before,
+    the whole section was rebuilt from the labelling defaults and evaluated at bf16 on bf16 CPUs)."""
+    cfg = load_config(REPO / "configs" / "cpu-2h.yaml")
+    assert (cfg.eval.generation.precision, cfg.eval.generation.temperature) == ("fp32", 0.0)
+    (tmp_path / "p.yaml").write_text("eval:\n  generation:\n    batch_size: 4\n")
+    g = load_config(tmp_path / "p.yaml").eval.generation
+    assert (g.batch_size, g.max_new_tokens, g.precision, g.temperature) == (4, 512, "fp32", 0.0)
+    assert load_config(tmp_path / "p.yaml").label.generation.precision == "auto"  # labelling keeps its own
+
+
 def test_gpu_presets_carry_the_paper_hyperparameters():
     for name in ("qwen2.5-1.5b-8gpu.yaml", "qwen2.5-7b-8gpu.yaml"):
         cfg = load_config(REPO / "configs" / name)

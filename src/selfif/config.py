@@ -31,14 +31,16 @@ class Section(BaseModel):
 class GenerationConfig(Section):
     """Decoding settings shared by labelling and evaluation."""
 
-    backend: Literal["auto", "transformers", "ctranslate2", "vllm"] = Field(
-        "auto", description="generation engine; auto = vLLM when installed and a GPU is present, else transformers "
-        "(the reference); ctranslate2 (CPU, fp32, same greedy text) measured slower here (benchmarks/generation.py)")
+    backend: Literal["auto", "transformers", "openvino", "ctranslate2", "vllm"] = Field(
+        "auto", description="generation engine; auto = vLLM when installed and a GPU is present, else openvino on a "
+        "CPU for Llama-architecture models (same greedy text as transformers at fp32, several times faster: "
+        "benchmarks/generation.py), else transformers (the reference); ctranslate2 (CPU, fp32) measured slower here")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto = bf16 where the CPU has native bf16 matmul (or on CUDA), else fp32; bf16 loads "
-        "the policy in bf16 (transformers, vllm); ctranslate2 always computes in fp32. The resolved value is recorded")
+        "the policy in bf16 (transformers, vllm) or runs the engine at bf16 (openvino); ctranslate2 always computes "
+        "in fp32. The resolved value is recorded")
     max_new_tokens: int = Field(256, ge=1, description="longest response, in new tokens")
-    batch_size: int = Field(8, ge=1, description="prompts generated together (transformers backend)")
+    batch_size: int = Field(8, ge=1, description="prompts generated together (per call to the engine)")
     temperature: float = Field(0.7, ge=0, description="sampling temperature; 0 = greedy")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
     seed: int = Field(0, description="sampling seed")
@@ -226,6 +228,19 @@ class TrainConfig(Section):
         return v
 
 
+class EvalGenerationConfig(GenerationConfig):
+    """Decoding for IFEval. Its own defaults, field by field, so a preset that sets one field (say
+    ``max_new_tokens``) keeps the others: greedy, 512 new tokens (the usual IFEval setting) and fp32,
+    because bf16 changed half of the greedy answers in benchmarks/generation.py, so scores would move
+    by more than noise."""
+
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "fp32", description="fp32 by default for evaluation (see the class docstring); auto/bf16 as in generation")
+    max_new_tokens: int = Field(512, ge=1, description="longest response, in new tokens")
+    batch_size: int = Field(16, ge=1, description="prompts generated together (per call to the engine)")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature; 0 = greedy")
+
+
 class EvalConfig(Section):
     """IFEval evaluation before and after training."""
 
@@ -235,11 +250,8 @@ class EvalConfig(Section):
     instruction_types: list[str] = Field(
         default_factory=list, description="keep only benchmark rows asking for one of these instruction ids, before "
         "`limit` (empty: all rows); for a run that teaches a few formats and is evaluated on the prompts that ask for them")
-    generation: GenerationConfig = Field(
-        default_factory=lambda: GenerationConfig(temperature=0.0, max_new_tokens=512, batch_size=16, precision="fp32"),
-        description="decoding (greedy, 512 new tokens: the usual IFEval setting); fp32, because bf16 autocast changed "
-        "half of the greedy answers in benchmarks/generation.py, so scores would move by more than noise",
-    )
+    generation: EvalGenerationConfig = Field(
+        default_factory=EvalGenerationConfig, description="decoding for IFEval (see EvalGenerationConfig)")
 
 
 class PipelineConfig(Section):

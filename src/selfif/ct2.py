@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from selfif.batches import collect, length_order
-from selfif.models import ALIASES, build_dir, cache_dir, chat_prompt, load_tokenizer, resolve
+from selfif.models import ALIASES, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ class CTranslate2Generator:
                  compute_type: str = "float32"):
         """``compute_type`` other than float32 (int8: quantised weights) is for benchmarks only."""
         import ctranslate2
-        from transformers import AutoConfig, GenerationConfig
 
         self.precision = ct2_precision(precision) if compute_type == "float32" else compute_type
         path = Path(resolve(model_name))
@@ -75,11 +74,7 @@ class CTranslate2Generator:
         finally:  # the engine holds the weights in memory once loaded
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        # the model's position limit: a prompt with no room left for the answer is refused up front
-        self.context = getattr(AutoConfig.from_pretrained(str(path)), "max_position_embeddings", None)
-        eos = GenerationConfig.from_pretrained(str(path)).eos_token_id
-        eos = eos if eos is not None else self.tokenizer.eos_token_id
-        self.end_ids = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        self.context, self.end_ids = context_and_end_ids(path, self.tokenizer)
 
     def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate",
                       with_truncation: bool = False) -> Iterator[tuple]:

@@ -14,8 +14,11 @@ Backends:
   around a caller's fp32 model.
 - ``ctranslate2`` (CPU, opt-in): the checkpoint converted and run by CTranslate2's C++ engine in
   fp32 (``benchmarks/generation.py`` measures it against the rest).
+- ``openvino`` (CPU): the checkpoint written as an F16 GGUF and run by OpenVINO GenAI's
+  continuous-batching engine (:mod:`selfif.ov`; Llama-architecture checkpoints with a BPE tokenizer).
 - ``vllm`` (offline batch engine) when vLLM is installed and a CUDA GPU is present.
-``auto`` picks vLLM when it is usable, else :data:`CPU_DEFAULT_BACKEND`.
+``auto`` picks vLLM when it is usable; on a CPU-only machine, :data:`CPU_DEFAULT_BACKEND` when it
+can run the model, else ``transformers``.
 
 Prompts are *user messages*; the chat template is applied here, in one place
 (:func:`selfif.models.chat_prompt`).
@@ -160,10 +163,11 @@ class VLLMGenerator:
         return next(iter(self.iter_generate(prompts, params, progress, desc)))[1] if prompts else []
 
 
-CPU_DEFAULT_BACKEND = "transformers"
-"""What ``auto`` means on a CPU-only machine. ``benchmarks/generation.py`` measured CTranslate2 fp32
-(same greedy text) at 0.6-0.7x of HF ``generate`` fp32 for this 135M model on 2 cores, and its int8
-mode changes the text, so HF ``generate`` stays the default; precision (bf16) is the lever."""
+CPU_DEFAULT_BACKEND = "openvino"
+"""What ``auto`` means on a CPU-only machine, for a model it can run (:func:`selfif.ov.supports`;
+others get ``transformers``). ``benchmarks/generation.py`` measured it, at fp32, with the same greedy
+text as HF ``generate`` fp32 on all 16 prompts, several times faster; CTranslate2 fp32 was slower than
+HF ``generate`` and its int8 mode changes the text, so it stays opt-in."""
 
 
 def vllm_usable() -> bool:
@@ -174,29 +178,42 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def resolve_backend(backend: str) -> str:
-    """The concrete backend ``auto`` stands for on this machine (others are returned as given)."""
+def resolve_backend(backend: str, model: str | None = None) -> str:
+    """The concrete backend ``auto`` stands for on this machine for ``model`` (others are returned as given)."""
     if backend != "auto":
         return backend
     if vllm_usable():
         return "vllm"
-    return CPU_DEFAULT_BACKEND if _device() == "cpu" else "transformers"
+    if _device() != "cpu":
+        return "transformers"
+    if CPU_DEFAULT_BACKEND == "openvino":
+        from selfif import ov
+
+        reason = ov.supports(resolve(model)) if model is not None else "no model given"
+        if reason:
+            log.info("generation backend auto -> transformers (openvino: %s)", reason)
+            return "transformers"
+    return CPU_DEFAULT_BACKEND
 
 
 def make_generator(model_name: str, backend: str = "auto", **kwargs):
-    """Build the generation backend: ``auto`` | ``transformers`` | ``ctranslate2`` | ``vllm``."""
-    backend = resolve_backend(backend)
+    """Build the generation backend: ``auto`` | ``transformers`` | ``openvino`` | ``ctranslate2`` | ``vllm``."""
+    backend = resolve_backend(backend, model_name)
     if backend == "vllm":
         if not vllm_usable():
             raise RuntimeError("backend 'vllm' needs the vllm package and a CUDA GPU (pip install vllm)")
         return VLLMGenerator(model_name, **kwargs)
     if backend == "transformers":
         return TransformersGenerator(model_name, **kwargs)
+    if backend == "openvino":
+        from selfif.ov import OpenVINOGenerator
+
+        return OpenVINOGenerator(model_name, **kwargs)
     if backend == "ctranslate2":
         from selfif.ct2 import CTranslate2Generator
 
         return CTranslate2Generator(model_name, **kwargs)
-    raise ValueError(f"unknown generation backend {backend!r}; expected auto, transformers, ctranslate2 or vllm")
+    raise ValueError(f"unknown generation backend {backend!r}; expected auto, transformers, openvino, ctranslate2 or vllm")
 
 
 def sampling_params(g) -> SamplingParams:
@@ -204,12 +221,12 @@ def sampling_params(g) -> SamplingParams:
     return SamplingParams(g.max_new_tokens, g.temperature, g.top_p, g.seed, g.batch_size)
 
 
-def generator_identity(generation, generator=None, precision: str | None = None) -> tuple[str, str]:
+def generator_identity(generation, generator=None, precision: str | None = None, model: str | None = None) -> tuple[str, str]:
     """(backend, resolved precision) that responses will be made with, known before loading:
-    a given generator's own, else the config's (``precision`` overrides ``generation.precision``)."""
+    a given generator's own, else the config's for ``model`` (``precision`` overrides ``generation.precision``)."""
     if generator is not None:
         return getattr(generator, "name", type(generator).__name__), getattr(generator, "precision", "fp32")
-    backend = resolve_backend(generation.backend)
+    backend = resolve_backend(generation.backend, model)
     prec = precision or generation.precision
     if backend == "vllm":
         return backend, resolve_precision(prec, "cuda")
@@ -217,6 +234,8 @@ def generator_identity(generation, generator=None, precision: str | None = None)
         from selfif.ct2 import ct2_precision
 
         return backend, ct2_precision(prec)
+    if backend == "openvino":
+        return backend, resolve_precision(prec, "cpu")
     return backend, resolve_precision(prec, _device())
 
 

@@ -160,6 +160,17 @@ def resolve(name: str) -> str:
         raise ModelNotAvailable(str(e)) from None
 
 
+def context_and_end_ids(path: str | os.PathLike, tokenizer) -> tuple[int | None, list[int]]:
+    """A checkpoint's position limit (engines refuse a prompt with no room left for the answer up
+    front) and the token ids that end an answer (its generation config's, else the tokenizer's EOS)."""
+    from transformers import AutoConfig, GenerationConfig
+
+    context = getattr(AutoConfig.from_pretrained(str(path)), "max_position_embeddings", None)
+    eos = GenerationConfig.from_pretrained(str(path)).eos_token_id
+    eos = eos if eos is not None else tokenizer.eos_token_id
+    return context, list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+
 def load_tokenizer(name: str):
     """Tokenizer with a pad token and left padding (what batched generation needs)."""
     from transformers import AutoTokenizer

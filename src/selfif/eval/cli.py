@@ -51,7 +51,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="0 = greedy.", show_default=from_preset("eval.generation.temperature")),
         top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, show_default=from_preset("eval.generation.top_p")),
         seed: Optional[int] = typer.Option(None, "--seed", show_default=from_preset("eval.generation.seed")),
-        backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | ctranslate2 | vllm", show_default=from_preset("eval.generation.backend")),
+        backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | openvino | ctranslate2 | vllm", show_default=from_preset("eval.generation.backend")),
         precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | bf16 (auto: bf16 autocast where the CPU has native bf16)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (eval section, top-level model); flags override it."),
         set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. eval.generation.max_new_tokens=256."),

@@ -66,7 +66,7 @@ def generate_responses(
     lets a caller that already holds a loaded model (the pipeline, tests) reuse it.
     """
     sp, gc = _sampling(generation)
-    backend, prec = generator_identity(gc, generator)
+    backend, prec = generator_identity(gc, generator, model=model)
     run = generate_resumable(
         list({r.prompt: Job(r.prompt, r.prompt, {"key": r.key}) for r in rows}.values()), out_dir,
         identity=fingerprint(model, sp, prec, backend), key_of=lambda rec: rec["prompt"],

@@ -28,7 +28,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         top_p: Optional[float] = typer.Option(None, "--top-p", show_default=from_preset("label.generation.top_p")),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, show_default=from_preset("label.generation.batch_size")),
         seed: Optional[int] = typer.Option(None, "--seed", show_default=from_preset("label.generation.seed")),
-        backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | ctranslate2 | vllm", show_default=from_preset("label.generation.backend")),
+        backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | openvino | ctranslate2 | vllm", show_default=from_preset("label.generation.backend")),
         precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | bf16 (auto: bf16 autocast where the CPU has native bf16)."),
         hard_labels: Optional[str] = typer.Option(None, "--hard-labels", help="contrast (paper) | verifier (hard labels from the checker).", show_default=from_preset("label.hard_labels")),
         do_audit: bool = typer.Option(False, "--audit", help="Also audit pseudo-labels against the verifier (audit.json)."),

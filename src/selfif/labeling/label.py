@@ -78,7 +78,7 @@ def generate_responses(
     out_dir = Path(out_dir)
     rows = rows if rows is not None else read_curriculum(curriculum_path)
     params = sampling_params(generation)
-    backend, prec = generator_identity(generation, generator, precision)
+    backend, prec = generator_identity(generation, generator, precision, model=model)
     identity = fingerprint(model, params, prec, backend, curriculum=file_digest(curriculum_path))
     jobs = [Job((r.seed_id, r.level), r.prompt, {"seed_id": r.seed_id, "level": r.level}) for r in rows]
     run = generate_resumable(

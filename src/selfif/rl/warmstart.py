@@ -122,6 +122,14 @@ def judge(row: dict, answer: str, truncated: bool, keep_truncated: bool = False)
     return rec
 
 
+def answer_backend(model_name: str) -> str:
+    """The engine that answers: the machine's default (openvino on a CPU); on a GPU transformers,
+    since a vLLM engine would keep GPU memory that GRPO needs next in this process."""
+    from selfif.inference import resolve_backend, vllm_usable
+
+    return "transformers" if vllm_usable() else resolve_backend("auto", model_name)
+
+
 def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], path: Path) -> list[dict]:
     """Answer (and judge) every picked prompt ``samples_per_prompt`` times; resumes from ``path``."""
     from selfif.inference import SamplingParams, make_generator
@@ -131,7 +139,7 @@ def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], p
         done = {(r["row"], r["sample"]) for r in out.existing()}
         todo = [(row, s) for row, s in jobs if (row["row"], s) not in done]
         if todo:
-            gen = make_generator(model_name, backend="transformers")
+            gen = make_generator(model_name, backend=answer_backend(model_name))
             params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=ws.answer_batch_size)
             batches = gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers", with_truncation=True)
             for idx, texts, cut in batches:
@@ -261,7 +269,7 @@ def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_di
     fit = finetune(ws, model_name, records, out_dir / MODEL_DIR, precision)
     summary = {
         "fingerprint": fp, "model": model_name, "model_dir": str(out_dir / MODEL_DIR), "prompts": len(picked),
-        **summarize_records(records), **fit, "generation_s": t_gen, "wall_s": time.time() - t0,
+        **summarize_records(records), **fit, "generation_backend": answer_backend(model_name), "generation_s": t_gen, "wall_s": time.time() - t0,
         "config": ws.model_dump(mode="json"),
     }  # fmt: skip
     atomic_write_json(summary_path, summary)

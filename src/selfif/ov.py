@@ -1,0 +1,265 @@
+"""OpenVINO GenAI generation backend (CPU): the same chat prompts, token ids and decoding as
+``transformers``, run by OpenVINO GenAI's ``LLMPipeline`` (no Python in the per-token loop).
+
+OpenVINO GenAI builds a Llama-family model straight from a GGUF file, so a checkpoint is handed to
+it as one: :func:`write_gguf` writes the model's weights as F16 matrices and F32 norms, with the
+model's hyper-parameters and its tokenizer's vocabulary. F16, not the packaged Q4_1 file: the engine
+re-quantises Q4_1 blocks to its own 4-bit format, which changes every greedy answer of the default
+model (0 of 16 identical in ``benchmarks/generation.py``), while F16 weights gave the reference's
+exact text. The engine does not take F32 matrices.
+
+Token ids in, token ids out: the prompt is tokenised by the checkpoint's own HF tokenizer
+(:func:`selfif.models.chat_prompt`) and the answer decoded by it, so the vocabulary written to the
+GGUF only has to let the engine load.
+
+``precision`` fp32 runs the engine at f32 with an f32 KV cache and without its dynamic activation
+quantisation (its CPU defaults are otherwise lossy); bf16 runs it at bf16 (a KV cache in bf16 too),
+which ``auto`` picks where the CPU has native bf16 (:func:`selfif.precision.resolve_precision`).
+
+A packaged model alias is exported once into ``$SELFIF_CACHE/openvino/<name>-<fingerprint>``; any
+other checkpoint (a trained policy) into a temporary directory deleted once the engine has loaded it.
+Only Llama-architecture checkpoints with a BPE tokenizer are supported (:func:`supports`); the
+``auto`` backend falls back to ``transformers`` for the rest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from selfif.batches import collect, is_truncated, length_order
+from selfif.models import ALIASES, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
+from selfif.precision import resolve_precision
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("llama",)
+"""``config.model_type`` values whose GGUF layout :func:`write_gguf` knows (OpenVINO GenAI builds these)."""
+
+GGUF_NAME = "model.gguf"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("openvino_genai") is not None
+
+
+def supports(hf_dir: str | os.PathLike) -> str | None:
+    """``None`` when the checkpoint can run here, else the reason it cannot."""
+    if not available():
+        return "openvino-genai is not installed"
+    cfg_path = Path(hf_dir) / "config.json"
+    tok_path = Path(hf_dir) / "tokenizer.json"
+    if not cfg_path.exists() or not tok_path.exists():
+        return f"{hf_dir} has no config.json/tokenizer.json"
+    model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type")
+    if model_type not in ARCHITECTURES:
+        return f"model_type {model_type!r} is not one of {ARCHITECTURES}"
+    tok_model = json.loads(tok_path.read_text(encoding="utf-8")).get("model", {}).get("type")
+    if tok_model != "BPE":
+        return f"tokenizer model {tok_model!r} is not BPE"
+    return None
+
+
+def _rope_rows(w, n_heads: int):
+    """HF stores each head's query/key rows as two rotary halves; GGUF interleaves them pairwise."""
+    rows, cols = w.shape
+    return w.reshape(n_heads, 2, rows // n_heads // 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def _vocab_fields(tokenizer_json: dict, vocab_size: int) -> tuple[list[str], list[int], list[str]]:
+    """Tokens by id, their GGUF types (1 normal, 3 control, 4 user-defined) and the BPE merges."""
+    vocab = dict(tokenizer_json["model"]["vocab"])
+    types = {}
+    for added in tokenizer_json.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+        types[added["id"]] = 3 if added.get("special") else 4
+    tokens = [f"[PAD{i}]" for i in range(vocab_size)]
+    for text, i in vocab.items():
+        if i < vocab_size:
+            tokens[i] = text
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tokenizer_json["model"].get("merges", [])]
+    return tokens, [types.get(i, 1) for i in range(vocab_size)], merges
+
+
+def write_gguf(model, hf_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write ``model`` (a Llama ``*ForCausalLM``, any dtype) as an F16 GGUF that OpenVINO GenAI loads.
+
+    ``hf_dir`` supplies ``tokenizer.json`` (the vocabulary the engine needs in order to load)."""
+    import numpy as np
+    import torch
+    from gguf import GGUFWriter
+
+    cfg = model.config
+    if cfg.model_type not in ARCHITECTURES:
+        raise ValueError(f"the openvino backend writes {ARCHITECTURES} checkpoints, not model_type {cfg.model_type!r}")
+    n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))
+    if rope.get("rope_type", "default") != "default":
+        raise ValueError(f"rope_type {rope.get('rope_type')!r} is not supported by the openvino backend")
+    tok_json = json.loads((Path(hf_dir) / "tokenizer.json").read_text(encoding="utf-8"))
+    tokens, token_types, merges = _vocab_fields(tok_json, cfg.vocab_size)
+
+    w = GGUFWriter(str(path), arch="llama")
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_kv)
+    w.add_rope_freq_base(float(theta))
+    w.add_layer_norm_rms_eps(float(cfg.rms_norm_eps))
+    w.add_rope_dimension_count(head_dim)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_file_type(1)  # mostly F16
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types(token_types)
+    w.add_token_merges(merges)
+    for key, value in (("bos", cfg.bos_token_id), ("eos", cfg.eos_token_id), ("pad", cfg.pad_token_id)):
+        value = value[0] if isinstance(value, (list, tuple)) else value
+        if value is not None:
+            getattr(w, f"add_{key}_token_id")(int(value))
+    w.add_add_bos_token(False)
+
+    def put(name: str, t, matrix: bool = True):
+        a = t.detach().to("cpu", torch.float32).numpy()
+        w.add_tensor(name, a.astype(np.float16) if matrix else a)
+
+    sd = model.state_dict()
+    put("token_embd.weight", sd["model.embed_tokens.weight"])
+    put("output_norm.weight", sd["model.norm.weight"], matrix=False)
+    if not cfg.tie_word_embeddings:
+        put("output.weight", sd["lm_head.weight"])
+    names = {"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        put(f"blk.{i}.attn_norm.weight", sd[p + "input_layernorm.weight"], matrix=False)
+        put(f"blk.{i}.ffn_norm.weight", sd[p + "post_attention_layernorm.weight"], matrix=False)
+        put(f"blk.{i}.attn_q.weight", _rope_rows(sd[p + "self_attn.q_proj.weight"], n_head))
+        put(f"blk.{i}.attn_k.weight", _rope_rows(sd[p + "self_attn.k_proj.weight"], n_kv))
+        for hf_name, gguf_name in names.items():
+            put(f"blk.{i}.{gguf_name}.weight", sd[p + hf_name + ".weight"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return Path(path)
+
+
+def export(hf_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+    """The GGUF of an HF checkpoint directory (cached by checkpoint fingerprint; built atomically)."""
+    from transformers import AutoModelForCausalLM
+
+    from selfif.resumable import checkpoint_fingerprint
+
+    src = Path(hf_dir)
+    out = Path(out_dir) if out_dir else cache_dir() / "openvino" / f"{src.name}-{checkpoint_fingerprint(str(src))}"
+    if (out / GGUF_NAME).exists():
+        return out / GGUF_NAME
+    log.info("writing %s as GGUF for OpenVINO -> %s (once per checkpoint)", src, out)
+    model = AutoModelForCausalLM.from_pretrained(str(src), dtype="float32")
+    build_dir(out, lambda tmp: write_gguf(model, src, Path(tmp) / GGUF_NAME), GGUF_NAME)
+    return out / GGUF_NAME
+
+
+def engine_properties(precision: str, threads: int | None) -> dict:
+    """OpenVINO CPU properties for ``precision`` (fp32: no lossy defaults; see the module docstring)."""
+    props = {"INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
+             "KV_CACHE_PRECISION": "f32" if precision == "fp32" else "bf16",
+             "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}
+    if threads:
+        props["INFERENCE_NUM_THREADS"] = int(threads)
+    return props
+
+
+class OpenVINOGenerator:
+    """``iter_generate``/``generate`` like :class:`selfif.inference.TransformersGenerator`."""
+
+    name = "openvino"
+
+    def __init__(self, model_name: str, precision: str = "auto", threads: int | None = None, gguf_path: str | None = None):
+        import openvino_genai as og
+
+        self.precision = resolve_precision(precision, "cpu")
+        path = Path(resolve(model_name))
+        reason = supports(path)
+        if reason:
+            raise ValueError(f"backend openvino cannot run {model_name}: {reason}; use backend transformers")
+        self.tokenizer = load_tokenizer(model_name)
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        tmp = None
+        if gguf_path is None:
+            if model_name in ALIASES:
+                gguf_path = export(path)
+            else:  # a policy checkpoint: written per use
+                tmp = tempfile.mkdtemp(prefix="selfif-ov-")
+                gguf_path = export(path, Path(tmp) / "model")
+        try:
+            self.pipe = og.LLMPipeline(str(gguf_path), "CPU", **engine_properties(self.precision, threads))
+        finally:  # the engine holds the weights in memory once loaded
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.context, self.end_ids = context_and_end_ids(path, self.tokenizer)
+
+    def _config(self, params, seed: int):
+        import openvino_genai as og
+
+        cfg = og.GenerationConfig()
+        cfg.max_new_tokens = params.max_new_tokens
+        cfg.stop_token_ids = set(self.end_ids)
+        if params.greedy:
+            cfg.do_sample = False
+        else:
+            cfg.do_sample = True
+            cfg.temperature = params.temperature
+            cfg.top_p = params.top_p
+            cfg.rng_seed = seed
+        return cfg
+
+    def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate",
+                      with_truncation: bool = False) -> Iterator[tuple]:
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as og
+
+        texts = [chat_prompt(self.tokenizer, p) for p in prompts]
+        order = length_order(self.tokenizer, texts, self.context, params.max_new_tokens)
+        bs = max(1, params.batch_size)
+        pad = self.tokenizer.pad_token_id
+        bar = tqdm(total=len(texts), desc=desc, unit="resp", disable=not progress)
+        try:
+            for b, start in enumerate(range(0, len(order), bs)):
+                idx = order[start : start + bs]
+                ids = [self.tokenizer(texts[i], add_special_tokens=False)["input_ids"] for i in idx]
+                width = max(map(len, ids))  # left padding, masked: the engine drops it
+                inputs = og.TokenizedInputs(
+                    ov.Tensor(np.asarray([[pad] * (width - len(x)) + x for x in ids], dtype=np.int64)),
+                    ov.Tensor(np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in ids], dtype=np.int64)),
+                )
+                rows = [list(r) for r in self.pipe.generate(inputs, self._config(params, params.seed * 1_000_003 + b)).tokens]
+                outs = [o.strip() for o in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
+                bar.update(len(idx))
+                if with_truncation:  # an answer that ended carries its end token
+                    yield idx, outs, [is_truncated(r, self.end_ids) for r in rows]
+                else:
+                    yield idx, outs
+        finally:
+            bar.close()
+
+    def generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate") -> list[str]:
+        return collect(self, prompts, params, progress, desc)
