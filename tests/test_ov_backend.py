@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,10 @@ def test_auto_falls_back_to_transformers_for_what_it_cannot_run(tmp_path, policy
     assert "gpt2" in ov.supports(other)
     assert resolve_backend("auto", str(other)) == "transformers"
     assert "no config.json" in ov.supports(tmp_path / "missing")
+    llama = json.loads((Path(policy_path) / "config.json").read_text())
+    assert ov.unsupported_config(llama) is None
+    assert "rope_type 'llama3'" in ov.unsupported_config({**llama, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5}})
+    assert "biases" in ov.unsupported_config({**llama, "attention_bias": True})
     with pytest.raises(ValueError, match="backend openvino cannot run .*model_type 'gpt2'"):
         make_generator(str(other), backend="openvino")
     assert resolve(str(other)) == str(other)

@@ -59,12 +59,27 @@ def supports(hf_dir: str | os.PathLike) -> str | None:
     tok_path = Path(hf_dir) / "tokenizer.json"
     if not cfg_path.exists() or not tok_path.exists():
         return f"{hf_dir} has no config.json/tokenizer.json"
-    model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type")
-    if model_type not in ARCHITECTURES:
-        return f"model_type {model_type!r} is not one of {ARCHITECTURES}"
+    reason = unsupported_config(json.loads(cfg_path.read_text(encoding="utf-8")))
+    if reason:
+        return reason
     tok_model = json.loads(tok_path.read_text(encoding="utf-8")).get("model", {}).get("type")
     if tok_model != "BPE":
         return f"tokenizer model {tok_model!r} is not BPE"
+    return None
+
+
+def unsupported_config(cfg: dict) -> str | None:
+    """Why :func:`write_gguf` cannot describe a checkpoint with this ``config.json``, or ``None``."""
+    if cfg.get("model_type") not in ARCHITECTURES:
+        return f"model_type {cfg.get('model_type')!r} is not one of {ARCHITECTURES}"
+    rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
+    if rope.get("rope_type", rope.get("type", "default")) != "default":
+        return f"rope_type {rope.get('rope_type', rope.get('type'))!r} (only plain rotary embeddings are written)"
+    if cfg.get("attention_bias") or cfg.get("mlp_bias"):
+        return "attention or MLP biases (not written)"
+    heads = cfg.get("num_attention_heads") or 1
+    if cfg.get("head_dim") not in (None, cfg.get("hidden_size", 0) // heads):
+        return "a head_dim other than hidden_size / num_attention_heads"
     return None
 
 
@@ -98,14 +113,13 @@ def write_gguf(model, hf_dir: str | os.PathLike, path: str | os.PathLike) -> Pat
     from gguf import GGUFWriter
 
     cfg = model.config
-    if cfg.model_type not in ARCHITECTURES:
-        raise ValueError(f"the openvino backend writes {ARCHITECTURES} checkpoints, not model_type {cfg.model_type!r}")
+    reason = unsupported_config(cfg.to_dict())
+    if reason:
+        raise ValueError(f"the openvino backend cannot write this checkpoint: {reason}")
     n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
+    head_dim = cfg.hidden_size // n_head
     rope = getattr(cfg, "rope_parameters", None) or {}
     theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))
-    if rope.get("rope_type", "default") != "default":
-        raise ValueError(f"rope_type {rope.get('rope_type')!r} is not supported by the openvino backend")
     tok_json = json.loads((Path(hf_dir) / "tokenizer.json").read_text(encoding="utf-8"))
     tokens, token_types, merges = _vocab_fields(tok_json, cfg.vocab_size)
 
