@@ -11,7 +11,7 @@ import pytest
 
 from selfif import ov
 from selfif.inference import SamplingParams, TransformersGenerator, collect, make_generator, resolve_backend
-from selfif.models import packaged_path, resolve
+from selfif.models import ModelNotAvailable, packaged_path, resolve
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -86,6 +86,23 @@ def test_auto_falls_back_to_transformers_for_what_it_cannot_run(tmp_path, policy
     assert ov.unsupported_config(llama) is None
     assert "rope_type 'llama3'" in ov.unsupported_config({**llama, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5}})
     assert "biases" in ov.unsupported_config({**llama, "attention_bias": True})
-    with pytest.raises(ValueError, match="backend openvino cannot run .*model_type 'gpt2'"):
+    with pytest.raises(ModelNotAvailable, match="backend openvino cannot run .*model_type 'gpt2'"):
         make_generator(str(other), backend="openvino")
     assert resolve(str(other)) == str(other)
+
+
+def test_eval_with_openvino_on_a_model_it_cannot_run_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from selfif.cli import app
+
+    other = tmp_path / "gpt2-like"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (other / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE"}}))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}) + "\n")
+    res = CliRunner().invoke(app, ["eval", "ifeval", "--model", str(other), "--benchmark", str(bench), "--out",
+                                   str(tmp_path / "e"), "--backend", "openvino"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "backend openvino cannot run" in res.output and "use backend transformers" in res.output

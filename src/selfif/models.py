@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class ModelNotAvailable(RuntimeError):
-    """Raised when an alias's carrier package is not installed (says which pip command fixes it)."""
+    """A model that cannot be loaded as asked: an alias's carrier package is not installed (the
+    message says which pip command fixes it), or the chosen backend cannot run it (and says which can)."""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from selfif.batches import collect, is_truncated, length_order
-from selfif.models import ALIASES, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
+from selfif.models import ALIASES, ModelNotAvailable, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
 from selfif.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class OpenVINOGenerator:
         path = Path(resolve(model_name))
         reason = supports(path)
         if reason:
-            raise ValueError(f"backend openvino cannot run {model_name}: {reason}; use backend transformers")
+            raise ModelNotAvailable(f"backend openvino cannot run {model_name}: {reason}; use backend transformers")
         self.tokenizer = load_tokenizer(model_name)
         if threads is None:
             import torch
