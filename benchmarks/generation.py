@@ -68,14 +68,14 @@ def print_ct2_reload_cost(model, tok) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def print_ov_reload_cost(model, hf_dir: str, threads: int | None) -> None:
+def print_ov_reload_cost(model, name: str, hf_dir: str, threads: int | None) -> None:
     """GRPO rollouts through OpenVINO would need the new weights every step: GGUF written + engine loaded."""
     from selfif.ov import OpenVINOGenerator, write_gguf
 
     tmp = Path(tempfile.mkdtemp(prefix="ov-reload-"))
     try:
         _, t_write = timed(write_gguf, model, hf_dir, tmp / "model.gguf")
-        _, t_open = timed(lambda: OpenVINOGenerator("smollm2-135m", precision="fp32", threads=threads, gguf_path=str(tmp / "model.gguf")))
+        _, t_open = timed(lambda: OpenVINOGenerator(name, precision="fp32", threads=threads, gguf_path=str(tmp / "model.gguf")))
         print(f"openvino weight reload per GRPO step: write GGUF {t_write:.1f} s + load {t_open:.1f} s = {t_write + t_open:.1f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -165,7 +165,7 @@ def main() -> None:
               f"(load {setup[name][0]:.1f} s, warm-up {setup[name][1]:.1f} s)", flush=True)
 
     if have_ov:
-        print_ov_reload_cost(model, resolve(args.model), threads)
+        print_ov_reload_cost(model, args.model, resolve(args.model), threads)
     if have_ct2:
         print_ct2_reload_cost(model, tok)
 
