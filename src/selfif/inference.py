@@ -15,7 +15,7 @@ Backends:
 - ``ctranslate2`` (CPU, opt-in): the checkpoint converted and run by CTranslate2's C++ engine in
   fp32 (``benchmarks/generation.py`` measures it against the rest).
 - ``openvino`` (CPU): the checkpoint written as an F16 GGUF and run by OpenVINO GenAI's
-  continuous-batching engine (:mod:`selfif.ov`; Llama-architecture checkpoints with a BPE tokenizer).
+  ``LLMPipeline`` (:mod:`selfif.ov`; Llama-architecture checkpoints with a BPE tokenizer).
 - ``vllm`` (offline batch engine) when vLLM is installed and a CUDA GPU is present.
 ``auto`` picks vLLM when it is usable; on a CPU-only machine, :data:`CPU_DEFAULT_BACKEND` when it
 can run the model, else ``transformers``.
