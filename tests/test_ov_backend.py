@@ -106,3 +106,20 @@ def test_eval_with_openvino_on_a_model_it_cannot_run_is_a_one_line_error(tmp_pat
                                    str(tmp_path / "e"), "--backend", "openvino"])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "backend openvino cannot run" in res.output and "use backend transformers" in res.output
+
+
+def test_bf16_on_one_thread_of_an_amx_cpu_runs_at_fp32():
+    """OpenVINO 2026.4.1 dies with SIGFPE compiling bf16 on one AMX thread (seen on a Xeon host, not
+    reproducible on this CPU), so that one case is sent to fp32, and only that one."""
+    amx = ("amx_bf16", "avx512_bf16")
+    assert ov.engine_precision("bf16", 1, flags=amx) == "fp32"
+    assert ov.engine_precision("auto", 1, flags=amx) == "fp32"  # auto resolves to bf16 or fp32 here: fp32 either way
+    assert ov.engine_precision("bf16", 2, flags=amx) == "bf16"
+    assert ov.engine_precision("bf16", 1, flags=("avx512_bf16",)) == "bf16"
+    assert ov.engine_precision("fp32", 1, flags=amx) == "fp32"
+    # what the artifacts record is what the engine runs at
+    from selfif.config import GenerationConfig
+    from selfif.inference import generator_identity
+
+    assert generator_identity(GenerationConfig(backend="openvino", precision="bf16"), model="smollm2-135m") == (
+        "openvino", ov.engine_precision("bf16"))

@@ -6,7 +6,7 @@
 # Device calls, each from the repository root there, each within 30 s of the last:
 #   1. carry .cache/gpu:              bash benchmarks/gpu/cpu_speed.sh install  (rc 3 where there is no AMX)
 #   2. carry .cache/gpu2 .cache/gpu4: bash benchmarks/gpu/cpu_speed.sh model    (GGUF joined, OpenVINO GenAI)
-#   3. carry .cache/gpu5:             bash benchmarks/gpu/cpu_speed.sh run [all|generation|grpo]
+#   3. carry .cache/gpu5:             bash benchmarks/gpu/cpu_speed.sh run [all|generation|generation1|grpo]
 #      (the OpenVINO runtime, then the figures to stdout and $OUT)
 # ctranslate2 is not carried (43 MB), so generation.py skips its rows there.
 set -u
@@ -28,11 +28,14 @@ run)
   echo "pinned to CPUs $cpus (distinct physical cores)"
   export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
     CUDA_VISIBLE_DEVICES= PYTHONUNBUFFERED=1
+  export PYTHONFAULTHANDLER=1  # a crash prints its Python stack
+  # Progress bars end in \r, not \n: split them into lines before dropping them, or a result printed
+  # right after a bar is dropped with it. Each benchmark's exit status is printed, since a pipeline hides it.
+  bench() { local out=$1; shift
+    taskset -c "$cpus" python3 "$@" 2>&1 | tr '\r' '\n' | grep -v "it/s\]\|{'loss'\|^ *$" | tee "$OUT/$out"
+    echo "$* exited with ${PIPESTATUS[0]}" | tee -a "$OUT/$out"; }
   what=${2:-all}
-  if [ "$what" != grpo ]; then
-    taskset -c "$cpus" python3 benchmarks/generation.py 2>&1 | grep -v "it/s\]" | tee "$OUT/generation.txt"
-    taskset -c "$cpus" python3 benchmarks/generation.py --threads 2 2>&1 | grep -v "it/s\]" | tee "$OUT/generation_2threads.txt"
-  fi
-  [ "$what" != generation ] &&
-    taskset -c "$cpus" python3 benchmarks/grpo_step.py --threads 2 2>&1 | grep -v "it/s\]\|{'loss'" | tee "$OUT/grpo_step.txt" ;;
+  case "$what" in all|generation|generation1) bench generation.txt benchmarks/generation.py ;; esac
+  case "$what" in all|generation) bench generation_2threads.txt benchmarks/generation.py --threads 2 ;; esac
+  case "$what" in all|grpo) bench grpo_step.txt benchmarks/grpo_step.py --threads 2 ;; esac ;;
 esac

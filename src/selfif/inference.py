@@ -235,7 +235,9 @@ def generator_identity(generation, generator=None, precision: str | None = None,
 
         return backend, ct2_precision(prec)
     if backend == "openvino":
-        return backend, resolve_precision(prec, "cpu")
+        from selfif.ov import engine_precision
+
+        return backend, engine_precision(prec)
     return backend, resolve_precision(prec, _device())
 
 

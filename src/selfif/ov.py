@@ -15,6 +15,10 @@ GGUF only has to let the engine load.
 ``precision`` fp32 runs the engine at f32 with an f32 KV cache and without its dynamic activation
 quantisation (its CPU defaults are otherwise lossy); bf16 runs it at bf16 (a KV cache in bf16 too),
 which ``auto`` picks where the CPU has native bf16 (:func:`selfif.precision.resolve_precision`).
+One exception, :func:`engine_precision`: OpenVINO 2026.4.1 dies with SIGFPE while compiling the
+model at bf16 on one thread of an AMX CPU (seen on an Intel Xeon host, pinned to 2 cores or not, with
+any streams, KV-cache or quantisation setting; 2 threads and f32 on 1 thread ran). The process ends
+without a Python error, so that case runs at fp32 instead, and the artifacts record fp32.
 
 A packaged model alias is exported once into ``$SELFIF_CACHE/openvino/<name>-<fingerprint>``; any
 other checkpoint (a trained policy) into a temporary directory deleted once the engine has loaded it.
@@ -37,7 +41,7 @@ from tqdm.auto import tqdm
 
 from selfif.batches import collect, is_truncated, length_order
 from selfif.models import ALIASES, ModelNotAvailable, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
-from selfif.precision import resolve_precision
+from selfif.precision import cpu_bf16_flags, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +192,24 @@ def export(hf_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) 
     return out / GGUF_NAME
 
 
+def default_threads() -> int:
+    """The engine's thread count when none is given: torch's, as the other CPU backends use."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def engine_precision(precision: str, threads: int | None = None, flags: tuple[str, ...] | None = None) -> str:
+    """The precision the engine runs at for ``precision`` on ``threads`` threads (``None``: the default):
+    :func:`selfif.precision.resolve_precision`'s, except fp32 for bf16 on one thread of a CPU with AMX
+    (``flags``: the CPU's native-bf16 flags, read from /proc/cpuinfo by default), where OpenVINO
+    2026.4.1 crashes (see the module docstring)."""
+    prec = resolve_precision(precision, "cpu")
+    if prec != "bf16" or (threads or default_threads()) != 1:
+        return prec
+    return "fp32" if "amx_bf16" in (cpu_bf16_flags() if flags is None else flags) else prec
+
+
 def engine_properties(precision: str, threads: int | None) -> dict:
     """OpenVINO CPU properties for ``precision`` (fp32: no lossy defaults; see the module docstring)."""
     props = {"INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
@@ -206,16 +228,16 @@ class OpenVINOGenerator:
     def __init__(self, model_name: str, precision: str = "auto", threads: int | None = None, gguf_path: str | None = None):
         import openvino_genai as og
 
-        self.precision = resolve_precision(precision, "cpu")
+        if threads is None:
+            threads = default_threads()
+        self.precision = engine_precision(precision, threads)
+        if self.precision != resolve_precision(precision, "cpu"):
+            log.warning("openvino: bf16 on one thread of an AMX CPU crashes OpenVINO 2026.4.1; running at fp32")
         path = Path(resolve(model_name))
         reason = supports(path)
         if reason:
             raise ModelNotAvailable(f"backend openvino cannot run {model_name}: {reason}; use backend transformers")
         self.tokenizer = load_tokenizer(model_name)
-        if threads is None:
-            import torch
-
-            threads = torch.get_num_threads()
         tmp = None
         if gguf_path is None:
             if model_name in ALIASES:
