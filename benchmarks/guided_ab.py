@@ -11,7 +11,8 @@ bootstrap 95 % intervals, the on-policy pass rate of the first and last quarter 
 and the per-type IFEval scores of the types the base policy never follows.
 
 Runs for hours on 2 CPU cores (measured 2026-11-27 on a 2-core AMD EPYC, bf16: GRPO 38 s/step
-without repairs, 43 s with them, so ~60 min per arm; the warm-start ~33 min; a full IFEval pass ~24 min).
+without repairs, 43 s with them, so ~60 min per arm; the warm-start ~33 min; a full IFEval pass ~24 min;
+re-run on the current code: GRPO 34.6 s/step with repairs, a full IFEval pass 8-12 min with OpenVINO at fp32).
 Measured: baseline 18.9 -> 24.2 prompt strict, both 18.9 -> 28.5 (README, configs/cpu-2h.yaml):
 
     python benchmarks/guided_ab.py --out runs/ab --benchmark ../shared/benchmarks/ifeval_input_data.jsonl  # the four arms
