@@ -97,9 +97,10 @@ def main() -> None:
     import torch
 
     from selfif.ct2 import CTranslate2Generator
-    from selfif.inference import SamplingParams, TransformersGenerator, collect, resolve_backend
+    from selfif.config import GenerationConfig
+    from selfif.inference import SamplingParams, TransformersGenerator, collect, generator_identity
     from selfif.models import load_policy, resolve
-    from selfif.precision import cpu_bf16_flags, resolve_precision
+    from selfif.precision import cpu_bf16_flags
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,8 +173,8 @@ def main() -> None:
     if have_ct2:
         print_ct2_reload_cost(model, tok)
 
-    backend = resolve_backend("auto", args.model)
-    prec = ov.engine_precision("auto", threads) if backend == "openvino" else resolve_precision("auto", "cpu")
+    # what label's decoding defaults (backend auto, precision auto) resolve to here, as its artifacts record it
+    backend, prec = generator_identity(GenerationConfig(), model=args.model)
     row = {"openvino": "openvino-{}", "ctranslate2": "ctranslate2-fp32", "transformers": "hf-{}"}[backend]
     label_row = row.format("bf16-weights" if backend == "transformers" and prec == "bf16" else prec)
     eval_row = row.format("fp32")
