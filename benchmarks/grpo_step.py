@@ -1,21 +1,29 @@
 """Where a GRPO step's time goes: generation vs reward vs policy update, and rollout tokens/s.
 
-Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) in fp32 and in the default
-precision of this machine (``train.precision: auto``; bf16 autocast where the CPU has native bf16,
-with rollouts from a bf16 copy of the policy, ``train.rollout_copy: auto``) and, for comparison,
-bf16 with rollouts generated under autocast (``rollout_copy: off``); same seeds, same prompts,
-one after the other, on the default packaged policy for a few steps over a small curriculum of hard
-IFEval constraints. It reads the timings our trainer logs per step (``timing/generation_s``,
+Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) once per variant, same
+seeds, same prompts, one after the other, on the default packaged policy for a few steps over a
+small curriculum of hard IFEval constraints:
+
+- fp32 with HF ``generate`` (the baseline);
+- bf16 autocast with rollouts under autocast (``train.rollout_copy: off``; ``--skip-autocast`` drops it);
+- bf16 with rollouts from a bf16 copy of the policy (``rollout_copy: auto``);
+- OpenVINO rollouts at the default precision (``train.rollout_backend: openvino``; new weights
+  handed to the engine every step, :mod:`selfif.rl.ov_rollouts`).
+
+bf16 rows appear where the CPU has native bf16 (``train.precision: auto`` picks it). The row marked
+"(default)" is what ``train.rollout_backend: auto`` picks for this rollout shape. It reads the
+timings our trainer logs per step (``timing/generation_s``, ``timing/weights_sync_s`` inside it,
 ``timing/reward_s``; TRL's ``step_time`` is the whole step) from ``log_history``. Update = step
 time - generation - reward (loss, backward, optimizer).
 
 By default every completion is exactly ``--max-completion-length`` tokens (``min_new_tokens`` =
-max): sampled lengths differ between precisions, and a step that happens to sample short answers
+max): sampled lengths differ between variants, and a step that happens to sample short answers
 would otherwise look fast. ``--natural-length`` lets completions stop at EOS. Every figure printed
-is measured in this run; the last line is ``speedup X.XXx``: fp32 mean step time /
-default-precision mean step time (step 1 excluded).
+is measured in this run; the last line is ``speedup X.XXx``: fp32 mean step time / the default's
+mean step time (step 1 excluded).
 
     python benchmarks/grpo_step.py                   # 8 completions of 64 tokens, 3 steps
+    python benchmarks/grpo_step.py --steps 2 --completions 16 --max-completion-length 128 --skip-autocast  # cpu-2h's shape
     python benchmarks/grpo_step.py --threads 1 --steps 4 --completions 16
     python benchmarks/grpo_step.py --steps 8 --lr 1e-5 --natural-length   # learning check: reward curves, same seeds
 """
@@ -60,6 +68,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     ap.add_argument("--lr", type=float, default=1e-6, help="learning rate (1e-5 for a learning check over a few steps)")
     ap.add_argument("--natural-length", action="store_true", help="let completions stop at EOS (default: all full length)")
+    ap.add_argument("--skip-autocast", action="store_true", help="leave out the bf16 variant that rolls out under autocast")
     args = ap.parse_args()
 
     import torch
@@ -72,21 +81,35 @@ def main() -> None:
     print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
           f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
           f"<= {args.max_completion_length} new tokens, {args.steps} steps; default precision here: {default}")
-    variants = {"fp32": ("fp32", "off")}
+    from selfif import ov
+    from selfif.rl.ov_rollouts import wants_openvino
+
+    on_ov = ov.available() and wants_openvino("auto", not torch.cuda.is_available(), False,
+                                               args.completions * args.max_completion_length)
+    variants = {"fp32, HF generate": ("fp32", "off", "transformers")}  # the baseline
+    if default == "bf16" and not args.skip_autocast:
+        variants["bf16, HF generate under autocast"] = ("bf16", "off", "transformers")
+    copy_name = "fp32, HF generate"
     if default == "bf16":
-        variants["bf16, rollouts under autocast"] = ("bf16", "off")
-        variants["bf16 (default: rollouts from a bf16 copy)"] = ("bf16", "auto")
+        copy_name = "bf16, HF generate from a bf16 copy"
+        variants[copy_name] = ("bf16", "auto", "transformers")
+    if ov.available():
+        variants[f"{default}, OpenVINO rollouts"] = (default, "auto", "openvino")
+    else:
+        print("openvino-genai is not installed: no OpenVINO rollout row")
+    default_name = f"{default}, OpenVINO rollouts" if on_ov else copy_name  # what train.rollout_backend: auto picks here
     means = {}
-    for name, (precision, rollout_copy) in variants.items():  # same seeds, same prompts, one after the other
+    for name, (precision, rollout_copy, backend) in variants.items():  # same seeds, same prompts, one after the other
         print(f"--- {name}")
-        means[name] = run(args, precision, rollout_copy)
-    print("variant                                      step s   gen s  update s  rollout tok/s")
+        means[name] = run(args, precision, rollout_copy, backend)
+    print("variant                                                step s   gen s (weights)  update s  rollout tok/s")
     for name, m in means.items():
-        print(f"{name:42s} {m['total']:8.2f} {m['gen']:7.2f} {m['update']:9.2f} {m['tokens'] / m['gen']:14.1f}")
-    print(f"speedup {means['fp32']['total'] / means[list(variants)[-1]]['total']:.2f}x")
+        label = name + (" (default)" if name == default_name else "")
+        print(f"{label:52s} {m['total']:8.2f} {m['gen']:7.2f} {m['sync']:8.2f}  {m['update']:9.2f} {m['tokens'] / m['gen']:14.1f}")
+    print(f"speedup {means[list(variants)[0]]['total'] / means[default_name]['total']:.2f}x")
 
 
-def run(args, precision: str, rollout_copy: str = "auto") -> dict[str, float]:
+def run(args, precision: str, rollout_copy: str = "auto", rollout_backend: str = "auto") -> dict[str, float]:
     from selfif.config import TrainConfig
     from selfif.reward import InstructionReward
     from selfif.rl.trainer import train_policy
@@ -94,7 +117,7 @@ def run(args, precision: str, rollout_copy: str = "auto") -> dict[str, float]:
     cfg = TrainConfig(schedule="mixed", max_steps=args.steps, num_generations=args.num_generations,
                       per_device_train_batch_size=args.completions, max_completion_length=args.max_completion_length,
                       learning_rate=args.lr, save_steps=10**6, report_to=["none"], seed=0, precision=precision,
-                      rollout_copy=rollout_copy,
+                      rollout_copy=rollout_copy, rollout_backend=rollout_backend,
                       grpo_args={} if args.natural_length else {"generation_kwargs": {"min_new_tokens": args.max_completion_length}})
     with tempfile.TemporaryDirectory() as tmp:
         cur = Path(tmp) / "curriculum.jsonl"
@@ -107,18 +130,18 @@ def run(args, precision: str, rollout_copy: str = "auto") -> dict[str, float]:
         gen, rew, total = s["generation_s"], s["reward_s"], s["time_s"]
         tokens = s["mean_completion_length"] * args.completions
         rows.append({"step": s["step"], "total": total, "gen": gen, "reward": rew, "update": total - gen - rew, "tokens": tokens,
-                     "reward_mean": s.get("reward")})
-    print(f"{'step':>4} {'total s':>8} {'gen s':>7} {'reward s':>9} {'update s':>9} {'gen tok':>8} {'tok/s':>7}")
-    for r in rows:
-        print(f"{r['step']:>4} {r['total']:8.2f} {r['gen']:7.2f} {r['reward']:9.4f} {r['update']:9.2f} "
+                     "reward_mean": s.get("reward"), "sync": s.get("weights_sync_s") or 0.0})
+    print(f"{'step':>4} {'total s':>8} {'gen s':>7} {'(weights':>9} {'reward s':>9} {'update s':>9} {'gen tok':>8} {'tok/s':>7}")
+    for r in rows:  # (weights: handing the engine the step's weights, part of gen s; OpenVINO rollouts only)
+        print(f"{r['step']:>4} {r['total']:8.2f} {r['gen']:7.2f} {r['sync']:8.2f}) {r['reward']:9.4f} {r['update']:9.2f} "
               f"{r['tokens']:8.0f} {r['tokens'] / r['gen']:7.1f}")
     rest = rows[1:] or rows  # step 1 includes one-off warm-up
-    mean = {k: sum(r[k] for r in rest) / len(rest) for k in ("total", "gen", "reward", "update", "tokens")}
+    mean = {k: sum(r[k] for r in rest) / len(rest) for k in ("total", "gen", "sync", "reward", "update", "tokens")}
     print(f"mean over steps {rest[0]['step']}..{rest[-1]['step']}: step {mean['total']:.2f} s = generation {mean['gen']:.2f} s "
           f"({100 * mean['gen'] / mean['total']:.0f}%) + reward {mean['reward']:.4f} s + update {mean['update']:.2f} s "
           f"({100 * mean['update'] / mean['total']:.0f}%); rollout {mean['tokens'] / mean['gen']:.1f} tokens/s")
     print(f"wall time incl. model load and saving: {wall:.1f} s; summary precision: {summary.get('precision')}, "
-          f"rollout copy: {summary.get('rollout_copy')}")
+          f"rollout backend: {summary.get('rollout_backend')}, rollout copy: {summary.get('rollout_copy')}")
     print(f"training reward per step ({precision}): {[round(r['reward_mean'], 3) for r in rows if r['reward_mean'] is not None]}")
     return mean
 

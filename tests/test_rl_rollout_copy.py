@@ -65,7 +65,7 @@ def test_bf16_grpo_on_cpu_rolls_out_from_the_copy(tmp_path, caplog):
     from test_rl_train import tiny_config, write_curriculum
 
     cur = write_curriculum(tmp_path / "curriculum.jsonl", levels=1)
-    cfg = tiny_config(1).model_copy(update={"precision": "bf16"})
+    cfg = tiny_config(1).model_copy(update={"precision": "bf16", "rollout_backend": "transformers"})
     with caplog.at_level(logging.INFO, logger="selfif.rl.rollout_copy"):
         summary = train_policy(cfg, cur, tmp_path / "policy", reward=InstructionReward(rm=None, graded_hard=True), plots=False)
     assert summary["precision"] == "bf16" and summary["rollout_copy"] == "bf16" and summary["global_step"] == 1

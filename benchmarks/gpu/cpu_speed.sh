@@ -6,7 +6,7 @@
 # Device calls, each from the repository root there, each within 30 s of the last:
 #   1. carry .cache/gpu:              bash benchmarks/gpu/cpu_speed.sh install  (rc 3 where there is no AMX)
 #   2. carry .cache/gpu2 .cache/gpu4: bash benchmarks/gpu/cpu_speed.sh model    (GGUF joined, OpenVINO GenAI)
-#   3. carry .cache/gpu5:             bash benchmarks/gpu/cpu_speed.sh run [all|generation|generation1|grpo]
+#   3. carry .cache/gpu5:             bash benchmarks/gpu/cpu_speed.sh run [all|generation|generation1|grpo|grpo-long]
 #      (the OpenVINO runtime, then the figures to stdout and $OUT)
 # ctranslate2 is not carried (43 MB), so generation.py skips its rows there.
 set -u
@@ -37,5 +37,7 @@ run)
   what=${2:-all}
   case "$what" in all|generation|generation1) bench generation.txt benchmarks/generation.py ;; esac
   case "$what" in all|generation) bench generation_2threads.txt benchmarks/generation.py --threads 2 ;; esac
-  case "$what" in all|grpo) bench grpo_step.txt benchmarks/grpo_step.py --threads 2 ;; esac ;;
+  case "$what" in all|grpo) bench grpo_step.txt benchmarks/grpo_step.py --threads 2 ;; esac
+  case "$what" in grpo-long) bench grpo_step_long.txt benchmarks/grpo_step.py --threads 2 --steps 2 --completions 16 \
+    --max-completion-length 128 --skip-autocast ;; esac ;;  # cpu-2h's rollout shape: 16 completions of 128 tokens
 esac

@@ -37,6 +37,8 @@ from selfif.io import InputError, JsonlAppender, atomic_write_json
 from selfif.layout import GUIDANCE_LOG, TRAIN_SUMMARY  # GUIDANCE_LOG: every guided completion (selfif.rl.guidance)
 from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
 from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
+from selfif.rl.ov_rollouts import OpenVINORollouts, wants_openvino
+from selfif.rl.ov_rollouts import unsupported as ov_unsupported
 from selfif.rl.rollout_copy import Bf16RolloutCopy, wants_rollout_copy
 from selfif.rl.sampler import STATE_FILE, CurriculumSampler
 from selfif.rl.schedules import make_schedule
@@ -62,9 +64,26 @@ def _trainer_class():
             self._batch_inputs: list[dict] | None = None
             self._guided_local: list[bool] | None = None
             super().__init__(*args, **kwargs)
+            on_cpu = self.accelerator.device.type == "cpu"
+            self.rollout_backend = self._resolve_rollout_backend(on_cpu)
+            self.ov_rollouts: OpenVINORollouts | None = None  # built at the first rollout (selfif.rl.ov_rollouts)
+            self._ov_calls: tuple[int, int] = (-1, 0)  # (step, rollouts generated at it): the engine's seed
             self.rollout_copy: Bf16RolloutCopy | None = None  # created at the first rollout (selfif.rl.rollout_copy)
-            self.wants_rollout_copy = wants_rollout_copy(self.selfif_train.rollout_copy, self.args.bf16,
-                                                         self.accelerator.device.type == "cpu", self.args.use_vllm)
+            self.wants_rollout_copy = self.rollout_backend == "transformers" and wants_rollout_copy(
+                self.selfif_train.rollout_copy, self.args.bf16, on_cpu, self.args.use_vllm)
+
+        def _resolve_rollout_backend(self, on_cpu: bool) -> str:
+            setting = self.selfif_train.rollout_backend
+            tokens = self.args.generation_batch_size * self.max_completion_length
+            if not wants_openvino(setting, on_cpu, self.args.use_vllm, tokens):
+                return "transformers"
+            reason = ov_unsupported(self.accelerator.unwrap_model(self.model), self._tokenizer, self.generation_kwargs)
+            if reason is None:
+                return "openvino"
+            if setting == "openvino":
+                raise ValueError(f"train.rollout_backend=openvino cannot serve this run: {reason}")
+            log.info("rollouts use HF generate: the openvino backend cannot serve this run (%s)", reason)
+            return "transformers"
 
         def _get_train_sampler(self, dataset=None):
             return self.curriculum_sampler
@@ -93,7 +112,10 @@ def _trainer_class():
                 out = self._guide(prompts, out)
             return out
 
-        def _generate_single_turn(self, *args, **kwargs):
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
+            if self.rollout_backend == "openvino" and images is None and not multimodal_fields:
+                return self._openvino_rollouts(prompt_ids), None
+            args = (prompt_ids, images, multimodal_fields, *args)
             if not self.wants_rollout_copy:
                 return super()._generate_single_turn(*args, **kwargs)
             policy = self.accelerator.unwrap_model(self.model)
@@ -106,6 +128,19 @@ def _trainer_class():
                 return super()._generate_single_turn(*args, **kwargs)
             finally:
                 self.model_wrapped = wrapped
+
+        def _openvino_rollouts(self, prompt_ids):
+            policy = self.accelerator.unwrap_model(self.model)
+            if self.ov_rollouts is None:
+                self.ov_rollouts = OpenVINORollouts(policy, self._tokenizer, "bf16" if self.args.bf16 else "fp32")
+            step = self.state.global_step
+            sync_s = self.ov_rollouts.sync(policy, step)
+            if self.model.training:
+                self._metrics["train"]["timing/weights_sync_s"].append(sync_s)
+            calls = self._ov_calls[1] + 1 if self._ov_calls[0] == step else 0
+            self._ov_calls = (step, calls)
+            seed = ((self.selfif_train.seed * 1_000_003 + step) * 101 + calls) * 64 + self.accelerator.process_index
+            return self.ov_rollouts.generate(prompt_ids, self.generation_kwargs, seed)
 
         def _guide(self, prompts, out):
             """Log on-policy pass rates; with ``guidance: repair`` swap in repaired completions (selfif.rl.guidance)."""
@@ -453,7 +488,10 @@ def train_policy(
                         final_dir=str(final), beta=train.beta, guidance=train.guidance,
                         truncated_fails_end_constraints=train.truncated_fails_end_constraints, warmstart=warm)
     summary["precision"] = "bf16" if args.bf16 else "fp32"  # resolved (selfif.precision)
+    summary["rollout_backend"] = trainer.rollout_backend  # resolved train.rollout_backend
     summary["rollout_copy"] = "bf16" if trainer.wants_rollout_copy else "off"  # resolved train.rollout_copy
+    if trainer.ov_rollouts is not None:
+        trainer.ov_rollouts.close()
     if trainer.is_world_process_zero():
         if plots:
             summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
@@ -502,6 +540,7 @@ def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
         train_runtime_s=end.get("train_runtime"),
         time_per_step_s=mean("step_time"),
         generation_s_per_step=mean("timing/generation_s"),
+        weights_sync_s_per_step=mean("timing/weights_sync_s"),  # OpenVINO rollouts: part of generation_s
         reward_s_per_step=mean("timing/reward_s"),
         reward_mean=mean("reward"),
         reward_final=last("reward"),
@@ -525,6 +564,7 @@ def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
             "reward": h.get("reward"),
             "time_s": h.get("step_time"),
             "generation_s": h.get("timing/generation_s"),
+            "weights_sync_s": h.get("timing/weights_sync_s"),
             "reward_s": h.get("timing/reward_s"),
             "mean_completion_length": h.get("completions/mean_length"),
             "clipped_ratio": h.get("completions/clipped_ratio"),
