@@ -87,7 +87,7 @@ def unsupported_config(cfg: dict) -> str | None:
     return None
 
 
-def _rope_rows(w, n_heads: int):
+def rope_rows(w, n_heads: int):
     """HF stores each head's query/key rows as two rotary halves; GGUF interleaves them pairwise."""
     rows, cols = w.shape
     return w.reshape(n_heads, 2, rows // n_heads // 2, cols).swapaxes(1, 2).reshape(rows, cols)
@@ -165,8 +165,8 @@ def write_gguf(model, hf_dir: str | os.PathLike, path: str | os.PathLike) -> Pat
         p = f"model.layers.{i}."
         put(f"blk.{i}.attn_norm.weight", sd[p + "input_layernorm.weight"], matrix=False)
         put(f"blk.{i}.ffn_norm.weight", sd[p + "post_attention_layernorm.weight"], matrix=False)
-        put(f"blk.{i}.attn_q.weight", _rope_rows(sd[p + "self_attn.q_proj.weight"], n_head))
-        put(f"blk.{i}.attn_k.weight", _rope_rows(sd[p + "self_attn.k_proj.weight"], n_kv))
+        put(f"blk.{i}.attn_q.weight", rope_rows(sd[p + "self_attn.q_proj.weight"], n_head))
+        put(f"blk.{i}.attn_k.weight", rope_rows(sd[p + "self_attn.k_proj.weight"], n_kv))
         for hf_name, gguf_name in names.items():
             put(f"blk.{i}.{gguf_name}.weight", sd[p + hf_name + ".weight"])
     w.write_header_to_file()
