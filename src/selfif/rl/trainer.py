@@ -14,6 +14,10 @@ We do not write a GRPO loop. :class:`CurriculumGRPOTrainer` changes three things
   ``_generate_and_score_completions`` wrapper hands it the rows' constraints and clips the guided
   completions' advantages.
 
+``_generate_single_turn`` generates the rollouts with OpenVINO holding the policy's current weights
+(``train.rollout_backend``, :mod:`selfif.rl.ov_rollouts`) or with HF ``generate`` from a bf16 copy
+of the policy (``train.rollout_copy``, :mod:`selfif.rl.rollout_copy`).
+
 ``train.warmstart`` runs a repair-then-supervise fine-tune first (:mod:`selfif.rl.warmstart`);
 ``train.truncated_fails_end_constraints`` applies :mod:`selfif.rl.truncation` to the reward.
 
@@ -478,7 +482,11 @@ def train_policy(
     reward_fn.eos_ids = [*trainer.eos_token_ids, tokenizer.pad_token_id]
     start_step = trainer.state.global_step if ckpt is None else int(Path(ckpt).name.split("-")[-1])
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=ckpt)
+    try:
+        trainer.train(resume_from_checkpoint=ckpt)
+    finally:
+        if trainer.ov_rollouts is not None:
+            trainer.ov_rollouts.close()
     wall = time.time() - t0
 
     final = out_dir / FINAL_DIR
@@ -490,8 +498,6 @@ def train_policy(
     summary["precision"] = "bf16" if args.bf16 else "fp32"  # resolved (selfif.precision)
     summary["rollout_backend"] = trainer.rollout_backend  # resolved train.rollout_backend
     summary["rollout_copy"] = "bf16" if trainer.wants_rollout_copy else "off"  # resolved train.rollout_copy
-    if trainer.ov_rollouts is not None:
-        trainer.ov_rollouts.close()
     if trainer.is_world_process_zero():
         if plots:
             summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
