@@ -39,5 +39,5 @@ run)
   case "$what" in all|generation) bench generation_2threads.txt benchmarks/generation.py --threads 2 ;; esac
   case "$what" in all|grpo) bench grpo_step.txt benchmarks/grpo_step.py --threads 2 ;; esac
   case "$what" in grpo-long) bench grpo_step_long.txt benchmarks/grpo_step.py --threads 2 --steps 2 --completions 16 \
-    --max-completion-length 128 --skip-autocast ;; esac ;;  # cpu-2h's rollout shape: 16 completions of 128 tokens
+    --max-completion-length 128 ;; esac ;;  # cpu-2h's rollout shape: 16 completions of 128 tokens
 esac
