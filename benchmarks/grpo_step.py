@@ -85,8 +85,7 @@ def main() -> None:
     from selfif import ov
     from selfif.rl.ov_rollouts import wants_openvino
 
-    on_ov = ov.available() and wants_openvino("auto", not torch.cuda.is_available(), False,
-                                               args.completions * args.max_completion_length)
+    on_ov = ov.available() and wants_openvino("auto", False)
     variants = {"fp32, HF generate": ("fp32", "off", "transformers")}  # the baseline
     if default == "bf16" and args.autocast_row:
         variants["bf16, HF generate under autocast"] = ("bf16", "off", "transformers")

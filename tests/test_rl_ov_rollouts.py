@@ -80,6 +80,8 @@ def test_sampled_rollouts_are_seeded_and_end_like_trls(engine, policy):
     for row in a:  # cut after the first end token, as TRL's HF path returns them
         assert 0 < len(row) <= 12 and tok.eos_token_id not in row[:-1]
     assert all(len(r) == 12 for r in engine.generate(ids, _kwargs(tok, min_new_tokens=12), seed=7))
+    group = engine.generate(_ids(tok, PROMPTS[:1]) * 4, _kwargs(tok, min_new_tokens=12), seed=7)
+    assert len({tuple(r) for r in group}) > 1  # a GRPO group of one prompt: distinct completions
 
 
 def test_a_layout_it_cannot_place_is_an_error(policy):
@@ -100,12 +102,10 @@ def test_a_layout_it_cannot_place_is_an_error(policy):
 
 def test_which_runs_it_serves(policy):
     model, tok = policy
-    assert wants_openvino("auto", on_cpu=True, use_vllm=False, rollout_tokens=16 * 128)
-    assert not wants_openvino("auto", on_cpu=True, use_vllm=False, rollout_tokens=8 * 64)  # too small to pay
-    assert wants_openvino("openvino", on_cpu=True, use_vllm=False, rollout_tokens=8 * 64)
-    assert not wants_openvino("auto", on_cpu=False, use_vllm=False, rollout_tokens=16 * 128)
-    assert not wants_openvino("openvino", on_cpu=True, use_vllm=True, rollout_tokens=16 * 128)
-    assert not wants_openvino("transformers", on_cpu=True, use_vllm=False, rollout_tokens=16 * 128)
+    assert not wants_openvino("auto", use_vllm=False)  # HF generate until OpenVINO's learning is measured
+    assert wants_openvino("openvino", use_vllm=False)
+    assert not wants_openvino("openvino", use_vllm=True)
+    assert not wants_openvino("transformers", use_vllm=False)
     assert unsupported(model, tok, _kwargs(tok)) is None
     assert "min_p" in unsupported(model, tok, _kwargs(tok, min_p=0.1))
     assert "no_repeat_ngram_size" in unsupported(model, tok, _kwargs(tok, no_repeat_ngram_size=3))

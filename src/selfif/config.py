@@ -175,11 +175,10 @@ class TrainConfig(Section):
         "benchmarks/grpo_step.py measures both); off = generate from the training model under autocast; auto = bf16 "
         "on a CPU training in bf16, off elsewhere (fp32, GPUs, vLLM). Costs one bf16 copy of the weights in memory")
     rollout_backend: Literal["auto", "transformers", "openvino"] = Field(
-        "auto", description="what generates GRPO rollouts: openvino = OpenVINO GenAI holding the policy's current "
-        "weights, handed over in memory after each optimizer step (selfif.rl.ov_rollouts); transformers = HF generate "
-        "(with train.rollout_copy); auto = openvino on a CPU when a rollout round asks for at least 1024 tokens "
-        "(completions x max_completion_length; below that handing over the weights cost more than it saved) and "
-        "OpenVINO supports the policy, else transformers")
+        "auto", description="what generates GRPO rollouts on a CPU: openvino = OpenVINO GenAI holding the policy's "
+        "current weights, handed over in memory after each optimizer step (selfif.rl.ov_rollouts; faster at long "
+        "rollout rounds, its learning not yet measured); transformers = HF generate (with train.rollout_copy); "
+        "auto = transformers for now")
     seed: int = Field(0, description="trainer and curriculum seed")
     # --- added by the RL stage (selfif.rl) ---
     adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")

@@ -47,19 +47,12 @@ def unsupported(policy, tokenizer, generation_kwargs: dict) -> str | None:
     return None
 
 
-AUTO_MIN_TOKENS = 1024
-"""``auto`` picks OpenVINO when a rollout round asks for at least this many tokens (completions x
-``max_completion_length``). Measured on the AMX Xeon, 2 cores (``benchmarks/grpo_step.py``): at 8 x 64
-tokens its 3-4 s weight hand-over made the step slower than HF ``generate`` from the bf16 copy
-(12.8 s vs 11.5 s); at 16 x 128 (cpu-2h) it was faster (28.1 s vs 37.6 s)."""
+def wants_openvino(setting: str, use_vllm: bool) -> bool:
+    """Resolve ``train.rollout_backend`` (``auto`` | ``transformers`` | ``openvino``) before the model is seen.
 
-
-def wants_openvino(setting: str, on_cpu: bool, use_vllm: bool, rollout_tokens: int) -> bool:
-    """Resolve ``train.rollout_backend`` (``auto`` | ``transformers`` | ``openvino``) before the model is seen;
-    ``rollout_tokens``: completions per rollout round x ``max_completion_length``."""
-    if setting == "transformers" or use_vllm:
-        return False
-    return setting == "openvino" or (on_cpu and rollout_tokens >= AUTO_MIN_TOKENS)
+    ``auto`` is HF ``generate`` for now: the one cpu-2h run with OpenVINO rollouts had a bug (equal
+    prompts in one call got equal completions, since fixed), so how they learn is not yet measured."""
+    return setting == "openvino" and not use_vllm
 
 
 class OpenVINORollouts:
@@ -104,8 +97,6 @@ class OpenVINORollouts:
 
     def generate(self, prompt_ids: Sequence[Sequence[int]], generation_kwargs: dict, seed: int) -> list[list[int]]:
         """One sampled completion per prompt, up to and including its end token (as TRL's HF path returns)."""
-        import numpy as np
-        import openvino as ov
         import openvino_genai as og
 
         cfg = og.GenerationConfig()
@@ -118,9 +109,29 @@ class OpenVINORollouts:
         if generation_kwargs.get("top_k"):
             cfg.top_k = int(generation_kwargs["top_k"])
         cfg.repetition_penalty = float(generation_kwargs.get("repetition_penalty") or 1.0)
-        cfg.rng_seed = int(seed)
         if generation_kwargs.get("min_new_tokens"):
             cfg.min_new_tokens = int(generation_kwargs["min_new_tokens"])
+        # OpenVINO seeds every sequence of a call with the same rng_seed, so equal prompts in one call
+        # get equal completions: a GRPO group would hold one answer num_generations times. Each call
+        # therefore holds every prompt once (its k-th copies go in call k, with their own seed).
+        rank, seen = [], {}
+        for x in prompt_ids:
+            key = tuple(x)
+            rank.append(seen.get(key, 0))
+            seen[key] = rank[-1] + 1
+        result: list[list[int] | None] = [None] * len(prompt_ids)
+        for k in range(max(rank, default=-1) + 1):
+            idx = [i for i, r in enumerate(rank) if r == k]
+            cfg.rng_seed = (int(seed) * 1_000_003 + k) % 2**63
+            for i, row in zip(idx, self._generate([prompt_ids[i] for i in idx], cfg), strict=True):
+                result[i] = row
+        return result
+
+    def _generate(self, prompt_ids, cfg) -> list[list[int]]:
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as og
+
         width = max(map(len, prompt_ids))  # left padding, masked
         ids = np.asarray([[self.pad] * (width - len(x)) + list(x) for x in prompt_ids], dtype=np.int64)
         mask = np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in prompt_ids], dtype=np.int64)

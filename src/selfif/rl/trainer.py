@@ -69,17 +69,16 @@ def _trainer_class():
             self._guided_local: list[bool] | None = None
             super().__init__(*args, **kwargs)
             on_cpu = self.accelerator.device.type == "cpu"
-            self.rollout_backend = self._resolve_rollout_backend(on_cpu)
+            self.rollout_backend = self._resolve_rollout_backend()
             self.ov_rollouts: OpenVINORollouts | None = None  # built at the first rollout (selfif.rl.ov_rollouts)
             self._ov_calls: tuple[int, int] = (-1, 0)  # (step, rollouts generated at it): the engine's seed
             self.rollout_copy: Bf16RolloutCopy | None = None  # created at the first rollout (selfif.rl.rollout_copy)
             self.wants_rollout_copy = self.rollout_backend == "transformers" and wants_rollout_copy(
                 self.selfif_train.rollout_copy, self.args.bf16, on_cpu, self.args.use_vllm)
 
-        def _resolve_rollout_backend(self, on_cpu: bool) -> str:
+        def _resolve_rollout_backend(self) -> str:
             setting = self.selfif_train.rollout_backend
-            tokens = self.args.generation_batch_size * self.max_completion_length
-            if not wants_openvino(setting, on_cpu, self.args.use_vllm, tokens):
+            if not wants_openvino(setting, self.args.use_vllm):
                 return "transformers"
             reason = ov_unsupported(self.accelerator.unwrap_model(self.model), self._tokenizer, self.generation_kwargs)
             if reason is None:
