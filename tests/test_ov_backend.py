@@ -61,6 +61,15 @@ def test_sampling_is_seeded(ov_fp32):
     assert all(isinstance(t, str) and t for t in first)
 
 
+def test_equal_prompts_in_one_batch_get_their_own_samples(ov_fp32):
+    """The warm-start asks for several answers per prompt: they must differ (OpenVINO seeds a call's
+    sequences alike, so copies go in separate calls; selfif.ov.occurrence_groups)."""
+    params = SamplingParams(max_new_tokens=16, temperature=1.0, seed=3, batch_size=4)
+    outs = collect(ov_fp32, [PROMPTS[0]] * 3 + [PROMPTS[2]], params, False)
+    assert len(set(outs[:3])) > 1 and all(outs)
+    assert ov.occurrence_groups([[1], [2], [1], [1]]) == [[0, 1], [2], [3]]
+
+
 def test_a_trained_checkpoint_directory_runs_too(tmp_path, policy, ov_fp32):
     """A policy saved by training (not a packaged alias) is written to a temporary GGUF per load."""
     model, tok = policy

@@ -192,6 +192,19 @@ def export(hf_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) 
     return out / GGUF_NAME
 
 
+def occurrence_groups(prompts: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Indices of ``prompts`` split so that no group holds the same prompt twice (group k: k-th copies).
+
+    OpenVINO GenAI seeds every sequence of one ``generate`` call with the same ``rng_seed``, so equal
+    prompts in one call get equal samples; each group goes in its own call with its own seed."""
+    rank, seen = [], {}
+    for x in prompts:
+        key = tuple(x)
+        rank.append(seen.get(key, 0))
+        seen[key] = rank[-1] + 1
+    return [[i for i, r in enumerate(rank) if r == k] for k in range(max(rank, default=-1) + 1)]
+
+
 def default_threads() -> int:
     """The engine's thread count when none is given: torch's, as the other CPU backends use."""
     import torch
@@ -282,12 +295,17 @@ class OpenVINOGenerator:
             for b, start in enumerate(range(0, len(order), bs)):
                 idx = order[start : start + bs]
                 ids = [self.tokenizer(texts[i], add_special_tokens=False)["input_ids"] for i in idx]
-                width = max(map(len, ids))  # left padding, masked: the engine drops it
-                inputs = og.TokenizedInputs(
-                    ov.Tensor(np.asarray([[pad] * (width - len(x)) + x for x in ids], dtype=np.int64)),
-                    ov.Tensor(np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in ids], dtype=np.int64)),
-                )
-                rows = [list(r) for r in self.pipe.generate(inputs, self._config(params, params.seed * 1_000_003 + b)).tokens]
+                rows: list = [None] * len(idx)
+                for k, part in enumerate(occurrence_groups(ids)):  # equal prompts: one per call (see there)
+                    sub = [ids[j] for j in part]
+                    width = max(map(len, sub))  # left padding, masked: the engine drops it
+                    inputs = og.TokenizedInputs(
+                        ov.Tensor(np.asarray([[pad] * (width - len(x)) + x for x in sub], dtype=np.int64)),
+                        ov.Tensor(np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in sub], dtype=np.int64)),
+                    )
+                    seed = (params.seed * 1_000_003 + b) * 1009 + k if k else params.seed * 1_000_003 + b
+                    for j, r in zip(part, self.pipe.generate(inputs, self._config(params, seed)).tokens, strict=True):
+                        rows[j] = list(r)
                 outs = [o.strip() for o in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
                 bar.update(len(idx))
                 if with_truncation:  # an answer that ended carries its end token

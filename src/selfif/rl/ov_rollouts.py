@@ -111,17 +111,11 @@ class OpenVINORollouts:
         cfg.repetition_penalty = float(generation_kwargs.get("repetition_penalty") or 1.0)
         if generation_kwargs.get("min_new_tokens"):
             cfg.min_new_tokens = int(generation_kwargs["min_new_tokens"])
-        # OpenVINO seeds every sequence of a call with the same rng_seed, so equal prompts in one call
-        # get equal completions: a GRPO group would hold one answer num_generations times. Each call
-        # therefore holds every prompt once (its k-th copies go in call k, with their own seed).
-        rank, seen = [], {}
-        for x in prompt_ids:
-            key = tuple(x)
-            rank.append(seen.get(key, 0))
-            seen[key] = rank[-1] + 1
+        # A GRPO group is one prompt num_generations times: one per call (selfif.ov.occurrence_groups).
+        from selfif.ov import occurrence_groups
+
         result: list[list[int] | None] = [None] * len(prompt_ids)
-        for k in range(max(rank, default=-1) + 1):
-            idx = [i for i, r in enumerate(rank) if r == k]
+        for k, idx in enumerate(occurrence_groups(prompt_ids)):
             cfg.rng_seed = (int(seed) * 1_000_003 + k) % 2**63
             for i, row in zip(idx, self._generate([prompt_ids[i] for i in idx], cfg), strict=True):
                 result[i] = row
