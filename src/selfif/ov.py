@@ -205,6 +205,29 @@ def occurrence_groups(prompts: Sequence[Sequence[int]]) -> list[list[int]]:
     return [[i for i, r in enumerate(rank) if r == k] for k in range(max(rank, default=-1) + 1)]
 
 
+def generate_ids(pipe, prompt_ids: Sequence[Sequence[int]], pad: int, config, seed_of) -> list[list[int]]:
+    """The engine's token rows for token-id prompts (left-padded, masked), in the prompts' order.
+
+    Equal prompts go in separate calls (:func:`occurrence_groups`); call ``k`` runs with
+    ``config.rng_seed = seed_of(k)``."""
+    import numpy as np
+    import openvino as ov
+    import openvino_genai as og
+
+    rows: list = [None] * len(prompt_ids)
+    for k, part in enumerate(occurrence_groups(prompt_ids)):
+        sub = [list(prompt_ids[j]) for j in part]
+        width = max(map(len, sub))  # left padding, masked: the engine drops it
+        inputs = og.TokenizedInputs(
+            ov.Tensor(np.asarray([[pad] * (width - len(x)) + x for x in sub], dtype=np.int64)),
+            ov.Tensor(np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in sub], dtype=np.int64)),
+        )
+        config.rng_seed = seed_of(k)
+        for j, r in zip(part, pipe.generate(inputs, config).tokens, strict=True):
+            rows[j] = list(r)
+    return rows
+
+
 def default_threads() -> int:
     """The engine's thread count when none is given: torch's, as the other CPU backends use."""
     import torch
@@ -282,10 +305,6 @@ class OpenVINOGenerator:
 
     def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate",
                       with_truncation: bool = False) -> Iterator[tuple]:
-        import numpy as np
-        import openvino as ov
-        import openvino_genai as og
-
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
         order = length_order(self.tokenizer, texts, self.context, params.max_new_tokens)
         bs = max(1, params.batch_size)
@@ -295,17 +314,9 @@ class OpenVINOGenerator:
             for b, start in enumerate(range(0, len(order), bs)):
                 idx = order[start : start + bs]
                 ids = [self.tokenizer(texts[i], add_special_tokens=False)["input_ids"] for i in idx]
-                rows: list = [None] * len(idx)
-                for k, part in enumerate(occurrence_groups(ids)):  # equal prompts: one per call (see there)
-                    sub = [ids[j] for j in part]
-                    width = max(map(len, sub))  # left padding, masked: the engine drops it
-                    inputs = og.TokenizedInputs(
-                        ov.Tensor(np.asarray([[pad] * (width - len(x)) + x for x in sub], dtype=np.int64)),
-                        ov.Tensor(np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in sub], dtype=np.int64)),
-                    )
-                    seed = (params.seed * 1_000_003 + b) * 1009 + k if k else params.seed * 1_000_003 + b
-                    for j, r in zip(part, self.pipe.generate(inputs, self._config(params, seed)).tokens, strict=True):
-                        rows[j] = list(r)
+                base = params.seed * 1_000_003 + b
+                rows = generate_ids(self.pipe, ids, pad, self._config(params, base),
+                                    lambda k, base=base: base * 1009 + k if k else base)
                 outs = [o.strip() for o in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
                 bar.update(len(idx))
                 if with_truncation:  # an answer that ended carries its end token

@@ -112,28 +112,11 @@ class OpenVINORollouts:
         if generation_kwargs.get("min_new_tokens"):
             cfg.min_new_tokens = int(generation_kwargs["min_new_tokens"])
         # A GRPO group is one prompt num_generations times: one per call (selfif.ov.occurrence_groups).
-        from selfif.ov import occurrence_groups
+        from selfif.ov import generate_ids
 
-        result: list[list[int] | None] = [None] * len(prompt_ids)
-        for k, idx in enumerate(occurrence_groups(prompt_ids)):
-            cfg.rng_seed = (int(seed) * 1_000_003 + k) % 2**63
-            for i, row in zip(idx, self._generate([prompt_ids[i] for i in idx], cfg), strict=True):
-                result[i] = row
-        return result
-
-    def _generate(self, prompt_ids, cfg) -> list[list[int]]:
-        import numpy as np
-        import openvino as ov
-        import openvino_genai as og
-
-        width = max(map(len, prompt_ids))  # left padding, masked
-        ids = np.asarray([[self.pad] * (width - len(x)) + list(x) for x in prompt_ids], dtype=np.int64)
-        mask = np.asarray([[0] * (width - len(x)) + [1] * len(x) for x in prompt_ids], dtype=np.int64)
-        out = self.pipe.generate(og.TokenizedInputs(ov.Tensor(ids), ov.Tensor(mask)), cfg)
         stops = cfg.stop_token_ids
         result = []
-        for row in out.tokens:
-            row = list(row)
+        for row in generate_ids(self.pipe, prompt_ids, self.pad, cfg, lambda k: (int(seed) * 1_000_003 + k) % 2**63):
             end = next((i for i, t in enumerate(row) if t in stops), None)
             result.append(row if end is None else row[: end + 1])
         return result
