@@ -95,6 +95,11 @@ def test_auto_falls_back_to_transformers_for_what_it_cannot_run(tmp_path, policy
     assert ov.unsupported_config(llama) is None
     assert "rope_type 'llama3'" in ov.unsupported_config({**llama, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5}})
     assert "biases" in ov.unsupported_config({**llama, "attention_bias": True})
+    unigram = tmp_path / "unigram"
+    unigram.mkdir()
+    (unigram / "config.json").write_text(json.dumps(llama))
+    (unigram / "tokenizer.json").write_text(json.dumps({"model": {"type": "Unigram"}}))
+    assert "'Unigram' is not BPE" in ov.supports(unigram)  # the same check the rollout engine makes in memory
     with pytest.raises(ModelNotAvailable, match="backend openvino cannot run .*model_type 'gpt2'"):
         make_generator(str(other), backend="openvino")
     assert resolve(str(other)) == str(other)

@@ -63,10 +63,17 @@ def supports(hf_dir: str | os.PathLike) -> str | None:
     tok_path = Path(hf_dir) / "tokenizer.json"
     if not cfg_path.exists() or not tok_path.exists():
         return f"{hf_dir} has no config.json/tokenizer.json"
-    reason = unsupported_config(json.loads(cfg_path.read_text(encoding="utf-8")))
+    return unsupported_checkpoint(json.loads(cfg_path.read_text(encoding="utf-8")), json.loads(tok_path.read_text(encoding="utf-8")))
+
+
+def unsupported_checkpoint(cfg: dict, tokenizer_json: dict) -> str | None:
+    """Why OpenVINO cannot run a checkpoint with this ``config.json`` and ``tokenizer.json``, or ``None``.
+
+    One check for a checkpoint on disk (:func:`supports`) and a policy held in memory (the rollout engine)."""
+    reason = unsupported_config(cfg)
     if reason:
         return reason
-    tok_model = json.loads(tok_path.read_text(encoding="utf-8")).get("model", {}).get("type")
+    tok_model = tokenizer_json.get("model", {}).get("type")
     if tok_model != "BPE":
         return f"tokenizer model {tok_model!r} is not BPE"
     return None

@@ -63,8 +63,13 @@ def _f16_bytes(t, rope_heads: int = 0):
 class WeightTemplate:
     """An OpenVINO IR of the policy's architecture and the place of each of its tensors in the weights."""
 
-    def __init__(self, xml: str, blob, slots: list[Slot], tokenizer_dir: Path, workdir: Path):
-        self.xml, self._blob, self.slots, self.tokenizer_dir, self._workdir = xml, blob, slots, tokenizer_dir, workdir
+    def __init__(self, xml: str, blob, slots: list[Slot], workdir: Path):
+        self.xml, self._blob, self.slots, self._workdir = xml, blob, slots, workdir
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        """Where OpenVINO left the tokenizer IRs it built with the graph (removed by :meth:`close`)."""
+        return self._workdir
 
     @classmethod
     def build(cls, model, hf_dir: str | Path, properties: dict) -> WeightTemplate:
@@ -84,7 +89,7 @@ class WeightTemplate:
             for f in ("openvino_model.xml", "openvino_model.bin"):  # held in memory; the tokenizer IRs stay
                 (work / f).unlink()
             slots = _match(xml, blob, model)
-            template = cls(xml, blob, slots, work, work)
+            template = cls(xml, blob, slots, work)
             if not np.array_equal(template.blob(model), blob):
                 raise LayoutError("the weights rebuilt from the policy differ from OpenVINO's")
             return template

@@ -34,11 +34,11 @@ def unsupported(policy, tokenizer, generation_kwargs: dict) -> str | None:
 
     if not ov.available():
         return "openvino-genai is not installed"
-    reason = ov.unsupported_config(policy.config.to_dict())
+    if not getattr(tokenizer, "is_fast", False):
+        return "the tokenizer is not a fast (tokenizers-library) tokenizer"
+    reason = ov.unsupported_checkpoint(policy.config.to_dict(), json.loads(tokenizer.backend_tokenizer.to_str()))
     if reason:
         return reason
-    if not getattr(tokenizer, "is_fast", False) or json.loads(tokenizer.backend_tokenizer.to_str())["model"]["type"] != "BPE":
-        return "the tokenizer is not a fast BPE tokenizer"
     if generation_kwargs.get("min_p"):
         return "min_p sampling (OpenVINO GenAI has none)"
     unknown = sorted(k for k, v in generation_kwargs.items() if v is not None and k not in HONOURED)
