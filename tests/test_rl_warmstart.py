@@ -57,6 +57,7 @@ def test_warmstart_then_grpo(tmp_path, policy_path, one_thread):
     assert warm["per_type"][QUOTE["id"]]["answers"] == 4
     assert warm["per_type"][QUOTE["id"]]["repairable_alone"] == sum(QUOTE["id"] in r["repairable_alone"] for r in records)
     assert summary["global_step"] == 1
+    assert warm["validation"] is None  # validation_seeds 0: every seed may be drawn, nothing held out
 
     # the supervised step moved the weights, and GRPO started from them (not from the base policy)
     base = load_file(str(Path(policy_path) / "model.safetensors"))
@@ -78,6 +79,36 @@ def test_warmstart_then_grpo(tmp_path, policy_path, one_thread):
 
     resumed = generate_answers(ws, "smollm2-135m", select_prompts(ws, rows), wdir / DATA_FILE)
     assert len(resumed) == 4 and [json.dumps(r) for r in resumed[:2]] == [json.dumps(json.loads(x)) for x in lines[:2]]
+
+
+def test_validation_seeds_are_never_trained_on_and_both_pass_rates_are_reported(tmp_path, policy_path, one_thread):
+    from selfif.constraints import registry
+    from selfif.report import _warmstart_section
+    from selfif.rl.dataset import read_curriculum
+    from selfif.rl.warmstart import DATA_FILE, VALIDATION_FILE, run_warmstart, validation_seeds
+
+    rows = read_curriculum(write_curriculum(tmp_path / "c.jsonl"))
+    ws = WarmstartConfig(enabled=True, n_prompts=4, epochs=1, batch_size=2, max_new_tokens=16, validation_seeds=0.5)
+    held = validation_seeds(ws, rows)
+    assert len(held) == 2 and held == validation_seeds(ws, rows)  # seeded
+    summary = run_warmstart(ws, rows, "smollm2-135m", tmp_path / "ws")
+
+    answered = {json.loads(x)["prompt"] for x in (tmp_path / "ws" / DATA_FILE).read_text().splitlines()}
+    held_prompts = {r["prompt"][-1]["content"] for r in rows if r["seed_id"] in held}
+    assert len(answered) == 2 and not answered & held_prompts  # n_prompts 4, but two seeds are held out
+    records = [json.loads(x) for x in (tmp_path / "ws" / VALIDATION_FILE).read_text().splitlines()]
+    assert {r["prompt"] for r in records if r["set"] == "held_out"} == held_prompts
+    assert {r["prompt"] for r in records if r["set"] == "trained"} == answered
+    val = summary["validation"]
+    for name in ("trained", "held_out"):
+        mine = [r for r in records if r["set"] == name]
+        assert all(r["verdicts"] == [registry.verify(QUOTE["id"], r["answer"])] for r in mine)
+        passed = sum(all(r["verdicts"]) for r in mine)
+        assert val[name]["prompts"] == 2 and val[name]["passed"] == passed and val[name]["pass_rate"] == passed / 2
+        assert val[name]["per_type"] == {QUOTE["id"]: {"passed": passed, "prompts": 2}}
+    assert val["seeds_held_out"] == 2
+    section = _warmstart_section(summary)  # the run report's warm-start section
+    assert "2 held-out seeds" in section and f"| {val['held_out']['passed']}/2 |" in section
 
 
 def test_warmstart_types_draw_only_rows_with_those_constraints():

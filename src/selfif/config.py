@@ -137,6 +137,11 @@ class WarmstartConfig(Section):
         "(selfif.rl.truncation): it is repaired and trained as a prefix, without EOS (so it teaches no early stop)")
     temperature: float = Field(0.7, ge=0, description="sampling temperature of the answers (0 = greedy)")
     seed: int = Field(0, description="sampling and shuffling seed")
+    validation_seeds: float = Field(
+        0.0, ge=0, lt=1, description="share of the curriculum's seeds whose prompts the warm-start never sees; after "
+        "fine-tuning, the policy answers up to validation_prompts of them and as many prompts it trained on (greedy), "
+        "and the summary reports both pass rates: a large gap means it learned its prompts, not the constraints (0: off)")
+    validation_prompts: int = Field(48, ge=1, description="at most this many prompts in each validation set")
 
 
 class TrainConfig(Section):

@@ -53,6 +53,7 @@ CURRICULUM_STATE = "curriculum_state.json"  # per checkpoint-N/: the schedule's 
 GUIDANCE_LOG = "guidance.jsonl"  # guided GRPO: every replaced completion, original and repaired
 WARMSTART_DATA = "warmstart.jsonl"  # repair-then-supervise warm-start: the repaired answers
 WARMSTART_SUMMARY = "warmstart_summary.json"
+WARMSTART_VALIDATION = "validation.jsonl"  # its greedy answers to trained and held-out-seed prompts (validation_seeds)
 
 # eval-*/ and selfif score
 SCORES = "scores.json"

@@ -83,6 +83,24 @@ def _audit_section(audit: dict | None) -> str:
             f"verifier truth.\n\n" + _table(head, rows))
 
 
+def _warmstart_section(warm: dict) -> str:
+    """What the warm-start trained on and, with ``validation_seeds``, how its pass rate on held-out
+    seeds compares with the prompts it trained on."""
+    losses = " -> ".join(f"{x:.2f}" for x in warm.get("epoch_loss") or [])
+    lines = [f"{warm.get('prompts')} prompts, {warm.get('answers')} answers {json.dumps(warm.get('status', {}))}, "
+             f"{warm.get('examples')} examples, {warm.get('updates')} updates, loss per epoch {losses or '-'}."]
+    val = warm.get("validation")
+    if val:
+        rows = []
+        for name, label in (("trained", "prompts it trained on"), ("held_out", f"{val['seeds_held_out']} held-out seeds")):
+            res = val[name]
+            rows.append([label, f"{res['passed']}/{res['prompts']}", _f(res["pass_rate"], pct=True),
+                         ", ".join(f"{t.split(':')[-1]} {c['passed']}/{c['prompts']}" for t, c in res["per_type"].items())])
+        lines += ["", "Greedy pass rate after the fine-tune (every targeted constraint of the prompt):", "",
+                  _table(["prompts", "passed", "pass %", "per type"], rows)]
+    return "\n".join(lines)
+
+
 def run_comparison(run: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(before/after deltas with paired bootstrap intervals, None) or (None, why not).
 
@@ -159,6 +177,8 @@ def write_report(cfg: PipelineConfig, run: Path) -> Path:
             parts += [f"![reliability]({RM_DIR}/{RM_RELIABILITY})", ""]
 
     summary = _load(run / POLICY_DIR / TRAIN_SUMMARY)
+    if summary and summary.get("warmstart"):
+        parts += ["## Warm-start (repair then supervise)", "", _warmstart_section(summary["warmstart"]), ""]
     if summary:
         keep = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         parts += ["## GRPO training", "", _table(["key", "value"], [[k, _f(v)] for k, v in keep.items()]), ""]
