@@ -60,7 +60,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from selfif.config import WarmstartConfig
 from selfif.constraints import registry
@@ -83,10 +83,15 @@ def fingerprint(ws: WarmstartConfig, model_name: str, rows: list[dict]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def targeted(ws: WarmstartConfig, row: dict) -> list[dict]:
-    """The row's hard constraints the warm-start is for: repairable ones (of ``ws.types`` when given)."""
-    wanted = {registry.get(t).id for t in ws.types}  # an unknown id fails here, before any answer
-    return [c for c in hard_constraints(row["constraints"]) if registry.repairable(c["id"]) and (not wanted or c["id"] in wanted)]
+def targeting(ws: WarmstartConfig) -> Callable[[dict], list[dict]]:
+    """``row -> the row's hard constraints the warm-start is for``: repairable ones (of ``ws.types``
+    when given). ``ws.types`` is resolved once, here, so an unknown id fails before any answer."""
+    wanted = {registry.get(t).id for t in ws.types}
+
+    def targeted(row: dict) -> list[dict]:
+        return [c for c in hard_constraints(row["constraints"]) if registry.repairable(c["id"]) and (not wanted or c["id"] in wanted)]
+
+    return targeted
 
 
 def validation_seeds(ws: WarmstartConfig, rows: list[dict]) -> set[str]:
@@ -98,8 +103,9 @@ def validation_seeds(ws: WarmstartConfig, rows: list[dict]) -> set[str]:
 def select_prompts(ws: WarmstartConfig, rows: list[dict]) -> list[dict]:
     """``n_prompts`` training rows that carry a repairable hard constraint (of ``ws.types`` when
     given), a seeded sample; rows of the validation seeds are never drawn."""
+    targeted = targeting(ws)
     held = validation_seeds(ws, rows) if ws.validation_seeds else set()
-    pool = [r for r in rows if targeted(ws, r) and r.get("seed_id") not in held]
+    pool = [r for r in rows if targeted(r) and r.get("seed_id") not in held]
     if not pool:
         wanted = sorted({registry.get(t).id for t in ws.types})
         raise ValueError(f"warm-start: no curriculum row has a repairable hard constraint{' of ' + ', '.join(wanted) if wanted else ''}")
@@ -112,14 +118,15 @@ def validate(ws: WarmstartConfig, model_dir: str | Path, trained: list[dict], ro
     seeds' prompts (up to ``validation_prompts`` each, seeded samples); each answer and its
     verdicts go to ``path`` (JSONL).
 
-    Each of a row's targeted constraints (:func:`targeted`) is checked strictly and counted per
+    Each of a row's targeted constraints (:func:`targeting`) is checked strictly and counted per
     type; a row passes when all of them pass. Held-out rows far below trained ones mean the
     fine-tune memorised its prompts (issue 12: 51 % against 16 % on cpu-2h's 194 prompts)."""
     from selfif.inference import SamplingParams, make_generator
 
+    targeted = targeting(ws)
     held = validation_seeds(ws, rows)
     sets = {"trained": list({r["row"]: r for r in trained}.values()),
-            "held_out": [r for r in rows if r.get("seed_id") in held and targeted(ws, r)]}
+            "held_out": [r for r in rows if r.get("seed_id") in held and targeted(r)]}
     rng = random.Random(f"{ws.seed}/validation-sample")
     sets = {k: rng.sample(v, min(ws.validation_prompts, len(v))) for k, v in sets.items()}
     order = [(name, r) for name, picked in sets.items() for r in picked]
@@ -130,9 +137,9 @@ def validate(ws: WarmstartConfig, model_dir: str | Path, trained: list[dict], ro
     out: dict[str, Any] = {name: {"prompts": 0, "passed": 0, "per_type": {}} for name in sets}
     records = []
     for (name, r), answer in zip(order, answers):
-        cons = targeted(ws, r)
-        vs = verdicts(cons, answer, _prompt_text(r))
-        records.append({"set": name, "row": r["row"], "seed_id": r.get("seed_id"), "prompt": _prompt_text(r), "answer": answer,
+        cons, prompt = targeted(r), _prompt_text(r)
+        vs = verdicts(cons, answer, prompt)
+        records.append({"set": name, "row": r["row"], "seed_id": r.get("seed_id"), "prompt": prompt, "answer": answer,
                         "constraints": [c["id"] for c in cons], "verdicts": vs})
         res = out[name]
         res["prompts"] += 1
