@@ -4,13 +4,16 @@ Runs `selfif.rl.train_policy` (TRL GRPOTrainer + our curriculum sampler) once pe
 seeds, same prompts, one after the other, on the default packaged policy for a few steps over a
 small curriculum of hard IFEval constraints:
 
-- fp32 with HF ``generate`` (the baseline);
+- fp32 with HF ``generate`` and TRL's fused LM head for the loss: TRL as shipped (the baseline);
+- with ``--fp32-unfused-row``, the same with our log-probability head (``train.logprob_head: unfused``);
 - with ``--autocast-row``, bf16 autocast with rollouts under autocast (``train.rollout_copy: off``);
 - bf16 with rollouts from a bf16 copy of the policy (``rollout_copy: auto``);
 - OpenVINO rollouts at the default precision (``train.rollout_backend: openvino``; new weights
   handed to the engine every step, :mod:`selfif.rl.ov_rollouts`).
 
-bf16 rows appear where the CPU has native bf16 (``train.precision: auto`` picks it). The row marked
+Every row but the baseline uses ``train.logprob_head: auto`` (on a CPU the loss's log-probabilities
+come from the completion positions' logits, :mod:`selfif.rl.logprobs`). bf16 rows appear where the
+CPU has native bf16 (``train.precision: auto`` picks it). The row marked
 "(default)" is what ``train.rollout_backend: auto`` picks for this rollout shape. It reads the
 timings our trainer logs per step (``timing/generation_s``, ``timing/weights_sync_s`` inside it,
 ``timing/reward_s``; TRL's ``step_time`` is the whole step) from ``log_history``. Update = step
@@ -70,6 +73,8 @@ def main() -> None:
     ap.add_argument("--natural-length", action="store_true", help="let completions stop at EOS (default: all full length)")
     ap.add_argument("--autocast-row", action="store_true",
                     help="also run bf16 with rollouts under autocast (left out by default to stay under 4 minutes)")
+    ap.add_argument("--fp32-unfused-row", action="store_true",
+                    help="also run fp32 with our log-probability head (what it alone gains; left out by default)")
     args = ap.parse_args()
 
     import torch
@@ -86,30 +91,34 @@ def main() -> None:
     from selfif.rl.ov_rollouts import wants_openvino
 
     on_ov = ov.available() and wants_openvino("auto", False)
-    variants = {"fp32, HF generate": ("fp32", "off", "transformers")}  # the baseline
+    # name -> (precision, rollout_copy, rollout_backend, logprob_head), run in this order
+    baseline = "fp32, HF generate, TRL's fused head"
+    variants = {baseline: ("fp32", "off", "transformers", "fused")}  # TRL as shipped
+    if args.fp32_unfused_row or default != "bf16":
+        variants["fp32, HF generate"] = ("fp32", "off", "transformers", "auto")
     if default == "bf16" and args.autocast_row:
-        variants["bf16, HF generate under autocast"] = ("bf16", "off", "transformers")
+        variants["bf16, HF generate under autocast"] = ("bf16", "off", "transformers", "auto")
     copy_name = "fp32, HF generate"
     if default == "bf16":
         copy_name = "bf16, HF generate from a bf16 copy"
-        variants[copy_name] = ("bf16", "auto", "transformers")
+        variants[copy_name] = ("bf16", "auto", "transformers", "auto")
     if ov.available():
-        variants[f"{default}, OpenVINO rollouts"] = (default, "auto", "openvino")
+        variants[f"{default}, OpenVINO rollouts"] = (default, "auto", "openvino", "auto")
     else:
         print("openvino-genai is not installed: no OpenVINO rollout row")
     default_name = f"{default}, OpenVINO rollouts" if on_ov else copy_name  # what train.rollout_backend: auto picks here
     means = {}
-    for name, (precision, rollout_copy, backend) in variants.items():  # same seeds, same prompts, one after the other
+    for name, (precision, rollout_copy, backend, head) in variants.items():  # same seeds, same prompts, one after the other
         print(f"--- {name}")
-        means[name] = run(args, precision, rollout_copy, backend)
-    print("variant                                                step s   gen s (weights)  update s  rollout tok/s")
+        means[name] = run(args, precision, rollout_copy, backend, head)
+    print(f"{'variant':52s}   step s   gen s (weights)  update s  rollout tok/s")
     for name, m in means.items():
         label = name + (" (default)" if name == default_name else "")
         print(f"{label:52s} {m['total']:8.2f} {m['gen']:7.2f} {m['sync']:8.2f}  {m['update']:9.2f} {m['tokens'] / m['gen']:14.1f}")
-    print(f"speedup {means[list(variants)[0]]['total'] / means[default_name]['total']:.2f}x")
+    print(f"speedup {means[baseline]['total'] / means[default_name]['total']:.2f}x")
 
 
-def run(args, precision: str, rollout_copy: str = "auto", rollout_backend: str = "auto") -> dict[str, float]:
+def run(args, precision: str, rollout_copy: str = "auto", rollout_backend: str = "auto", logprob_head: str = "auto") -> dict[str, float]:
     from selfif.config import TrainConfig
     from selfif.reward import InstructionReward
     from selfif.rl.trainer import train_policy
@@ -117,7 +126,7 @@ def run(args, precision: str, rollout_copy: str = "auto", rollout_backend: str =
     cfg = TrainConfig(schedule="mixed", max_steps=args.steps, num_generations=args.num_generations,
                       per_device_train_batch_size=args.completions, max_completion_length=args.max_completion_length,
                       learning_rate=args.lr, save_steps=10**6, report_to=["none"], seed=0, precision=precision,
-                      rollout_copy=rollout_copy, rollout_backend=rollout_backend,
+                      rollout_copy=rollout_copy, rollout_backend=rollout_backend, logprob_head=logprob_head,
                       grpo_args={} if args.natural_length else {"generation_kwargs": {"min_new_tokens": args.max_completion_length}})
     with tempfile.TemporaryDirectory() as tmp:
         cur = Path(tmp) / "curriculum.jsonl"
@@ -141,7 +150,8 @@ def run(args, precision: str, rollout_copy: str = "auto", rollout_backend: str =
           f"({100 * mean['gen'] / mean['total']:.0f}%) + reward {mean['reward']:.4f} s + update {mean['update']:.2f} s "
           f"({100 * mean['update'] / mean['total']:.0f}%); rollout {mean['tokens'] / mean['gen']:.1f} tokens/s")
     print(f"wall time incl. model load and saving: {wall:.1f} s; summary precision: {summary.get('precision')}, "
-          f"rollout backend: {summary.get('rollout_backend')}, rollout copy: {summary.get('rollout_copy')}")
+          f"rollout backend: {summary.get('rollout_backend')}, rollout copy: {summary.get('rollout_copy')}, "
+          f"log-prob head: {summary.get('logprob_head')}")
     print(f"training reward per step ({precision}): {[round(r['reward_mean'], 3) for r in rows if r['reward_mean'] is not None]}")
     return mean
 

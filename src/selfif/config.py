@@ -184,6 +184,11 @@ class TrainConfig(Section):
         "current weights, handed over in memory after each optimizer step (selfif.rl.ov_rollouts; faster at long "
         "rollout rounds, its learning not yet measured); transformers = HF generate (with train.rollout_copy); "
         "auto = transformers for now")
+    logprob_head: Literal["auto", "fused", "unfused"] = Field(
+        "auto", description="how the loss's log-probabilities are computed: fused = TRL's tiled LM head (no full "
+        "logits; on a CPU its torch fallback scores the prompt too and keeps the head in fp32); unfused = logits "
+        "for the completion positions only, under autocast (selfif.rl.logprobs; costs rows x completion tokens x "
+        "vocabulary x 6 bytes); auto = unfused on a CPU, fused elsewhere")
     seed: int = Field(0, description="trainer and curriculum seed")
     # --- added by the RL stage (selfif.rl) ---
     adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")

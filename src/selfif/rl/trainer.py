@@ -14,6 +14,10 @@ We do not write a GRPO loop. :class:`CurriculumGRPOTrainer` changes three things
   ``_generate_and_score_completions`` wrapper hands it the rows' constraints and clips the guided
   completions' advantages.
 
+``_get_per_token_logps_and_entropies`` computes the loss's log-probabilities from the completion
+positions' logits instead of TRL's fused LM head where ``train.logprob_head`` says so (on a CPU by
+default; :mod:`selfif.rl.logprobs`).
+
 ``_generate_single_turn`` generates the rollouts with OpenVINO holding the policy's current weights
 (``train.rollout_backend``, :mod:`selfif.rl.ov_rollouts`) or with HF ``generate`` from a bf16 copy
 of the policy (``train.rollout_copy``, :mod:`selfif.rl.rollout_copy`).
@@ -41,6 +45,7 @@ from selfif.io import InputError, JsonlAppender, atomic_write_json
 from selfif.layout import GUIDANCE_LOG, TRAIN_SUMMARY  # GUIDANCE_LOG: every guided completion (selfif.rl.guidance)
 from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
 from selfif.rl.dataset import build_dataset, level_counts, read_curriculum
+from selfif.rl.logprobs import completion_logps, wants_unfused
 from selfif.rl.ov_rollouts import OpenVINORollouts, wants_openvino
 from selfif.rl.ov_rollouts import unsupported as ov_unsupported
 from selfif.rl.rollout_copy import Bf16RolloutCopy, wants_rollout_copy
@@ -75,6 +80,7 @@ def _trainer_class():
             self.rollout_copy: Bf16RolloutCopy | None = None  # created at the first rollout (selfif.rl.rollout_copy)
             self.wants_rollout_copy = self.rollout_backend == "transformers" and wants_rollout_copy(
                 self.selfif_train.rollout_copy, self.args.bf16, on_cpu, self.args.use_vllm)
+            self.unfused_logprobs = wants_unfused(self.selfif_train.logprob_head, on_cpu)
 
         def _resolve_rollout_backend(self) -> str:
             setting = self.selfif_train.rollout_backend
@@ -87,6 +93,19 @@ def _trainer_class():
                 raise ValueError(f"train.rollout_backend=openvino cannot serve this run: {reason}")
             log.info("rollouts use HF generate: the openvino backend cannot serve this run (%s)", reason)
             return "transformers"
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                                batch_size=None, compute_entropy=False, compute_aux_loss=False, **extra):
+            # extra: TRL's multimodal inputs, None for text; anything else goes to TRL's fused head
+            if not self.unfused_logprobs or compute_aux_loss or any(v is not None for v in extra.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
+            logps, entropies = completion_logps(
+                model, input_ids, attention_mask, logits_to_keep, temperature=self.temperature, batch_size=batch_size,
+                compute_entropy=compute_entropy, entropy_grad=self._entropy_bonus_enabled,
+                autocast=self.accelerator.autocast)
+            return logps, entropies, None
 
         def _get_train_sampler(self, dataset=None):
             return self.curriculum_sampler
@@ -497,6 +516,7 @@ def train_policy(
     summary["precision"] = "bf16" if args.bf16 else "fp32"  # resolved (selfif.precision)
     summary["rollout_backend"] = trainer.rollout_backend  # resolved train.rollout_backend
     summary["rollout_copy"] = "bf16" if trainer.wants_rollout_copy else "off"  # resolved train.rollout_copy
+    summary["logprob_head"] = "unfused" if trainer.unfused_logprobs else "fused"  # resolved train.logprob_head
     if trainer.is_world_process_zero():
         if plots:
             summary["plots"] = write_plots(trainer.state.log_history, out_dir / "plots", beta=train.beta)
