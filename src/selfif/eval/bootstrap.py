@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from selfif.eval.repetition import ends_in_loop
 from selfif.io import InputError, iter_jsonl_rows
 from selfif.layout import EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT
 
@@ -59,6 +60,7 @@ class PromptVerdicts:
     instruction_ids: tuple[str, ...]
     strict: tuple[bool, ...]
     loose: tuple[bool, ...]
+    looping: bool = False  # the answer ends in a repetition loop (selfif.eval.repetition)
 
 
 class _OfficialRow(BaseModel):
@@ -67,6 +69,7 @@ class _OfficialRow(BaseModel):
     prompt: str
     instruction_id_list: list[str]
     follow_instruction_list: list[bool]
+    response: str = ""
 
 
 def _read_official(path: Path) -> dict[str, _OfficialRow]:
@@ -88,14 +91,16 @@ def read_verdicts(eval_dir: str | os.PathLike) -> dict[str, PromptVerdicts]:
     if strict.keys() != loose.keys():
         raise InputError(d, None, f"{EVAL_RESULTS_STRICT} and {EVAL_RESULTS_LOOSE} list different prompts")
     return {
-        p: PromptVerdicts(tuple(s.instruction_id_list), tuple(s.follow_instruction_list), tuple(loose[p].follow_instruction_list))
+        p: PromptVerdicts(tuple(s.instruction_id_list), tuple(s.follow_instruction_list), tuple(loose[p].follow_instruction_list),
+                          ends_in_loop(s.response))
         for p, s in strict.items()
     }
 
 
 def verdicts_from_results(results: Iterable[Any]) -> dict[str, PromptVerdicts]:
     """prompt -> verdicts from in-memory :class:`selfif.eval.scoring.RowResult` objects."""
-    return {r.row.prompt: PromptVerdicts(tuple(r.row.instruction_id_list), tuple(r.strict), tuple(r.loose)) for r in results}
+    return {r.row.prompt: PromptVerdicts(tuple(r.row.instruction_id_list), tuple(r.strict), tuple(r.loose), ends_in_loop(r.response))
+            for r in results}
 
 
 def _paired_keys(before: Mapping[str, PromptVerdicts], after: Mapping[str, PromptVerdicts]) -> list[str]:
@@ -177,7 +182,8 @@ def paired_bootstrap(
     Returns ``{"method", "confidence", "resamples", "seed", "n_prompts", "n_instructions",
     "overall": {metric: entry}, "per_instruction": {id: {"count", "n_prompts", "strict": entry,
     "loose": entry}}}`` where an entry is ``{"before", "after", "delta", "low", "high",
-    "excludes_zero"}`` (fractions in [0, 1]; ``low``/``high`` bound ``delta``).
+    "excludes_zero"}`` (fractions in [0, 1]; ``low``/``high`` bound ``delta``), and ``"looping"``: the
+    share of answers ending in a repetition loop, as an entry (:mod:`selfif.eval.repetition`).
     """
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
@@ -193,6 +199,8 @@ def paired_bootstrap(
         cols[f"prompt_{m}"] = (passed["after", m] - passed["before", m])[:, None]
         cols[f"instr_{m}"] = (followed["after", m] - followed["before", m]).sum(axis=1)[:, None]
         cols[f"type_{m}"] = followed["after", m] - followed["before", m]
+    looping = {side: np.array([v[k].looping for k in keys], dtype=np.float64) for side, v in (("before", before), ("after", after))}
+    cols["looping"] = (looping["after"] - looping["before"])[:, None]
     cols["k_row"], cols["count"] = k_row[:, None], count
     names = list(cols)
     values = np.concatenate([cols[c] for c in names], axis=1)
@@ -222,6 +230,7 @@ def paired_bootstrap(
         "n_instructions": int(k_row.sum()),
         "overall": {k: overall[k] for k in order},
         "per_instruction": per_type,
+        "looping": _entry(looping["before"].mean(), looping["after"].mean(), reps["looping"][:, 0] / n, confidence),
     }
 
 

@@ -53,6 +53,7 @@ def render_report(scores: Mapping[str, Any], title: str = "IFEval results") -> s
         "",
         _table(["Metric", "Accuracy"], [[name, pct(scores[k])] for k, name in OVERALL]),
         "",
+        *_looping_lines(scores.get("looping")),
         "## Per category (instruction-level)",
         "",
         _table(
@@ -93,6 +94,17 @@ def render_report(scores: Mapping[str, Any], title: str = "IFEval results") -> s
             "",
         ]
     return "\n".join(out)
+
+
+def _looping_lines(looping: Mapping[str, Any] | None) -> list[str]:
+    """The report's line on answers ending in a repetition loop (selfif.eval.repetition); none for old scores."""
+    if not looping or not looping.get("answers"):
+        return []
+    line = f"Answers ending in a repetition loop: {looping['looping']} of {looping['answers']} ({pct(looping['share'])} %)"
+    if looping["looping"] and looping["prompt_strict_other"] is not None:
+        line += (f"; prompt-level strict {pct(looping['prompt_strict_looping'])} % among them, "
+                 f"{pct(looping['prompt_strict_other'])} % among the others")
+    return [line + f" ({looping['definition']}).", ""]
 
 
 def plot_per_instruction(scores: Mapping[str, Any], path: str | Path) -> Path:
@@ -173,6 +185,10 @@ def _comparison_section(c: Mapping[str, Any]) -> str:
     ]
     lines += [f"- **{name}**: {pct(ov[k]['before'])} → {pct(ov[k]['after'])}, {pp_interval(ov[k])}: {noise_verdict(ov[k], c)}."
               for k, name in OVERALL]
+    if c.get("looping"):
+        lp = c["looping"]
+        lines.append(f"- Answers ending in a repetition loop (a diagnostic, not a score): {pct(lp['before'])} → "
+                     f"{pct(lp['after'])} %, {pp_interval(lp)}.")
     return "\n".join(lines) + "\n\n"
 
 

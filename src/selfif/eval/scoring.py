@@ -32,6 +32,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from selfif.eval.benchmark import BenchmarkRow
+from selfif.eval.repetition import loop_summary
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ def aggregate(judged: Judged) -> dict[str, Any]:
         "n_instructions": n_instr,
         "per_instruction": table(per_id),
         "per_category": table(per_cat),
+        "looping": loop_summary([r.response for r in res], [all(r.strict) for r in res]),
         "n_errors": len(judged.errors),
         "errors": judged.errors,
         "n_missing": len(judged.missing_keys),
