@@ -222,6 +222,13 @@ class TrainConfig(Section):
     guidance_max_advantage: float | None = Field(
         1.0, gt=0, description="clip a guided completion's advantage to this (bounds the push of an off-policy "
         "sample; None: no clip)")
+    greedy_member: bool = Field(
+        False, description="decode one completion of every group greedily, the others sampled: IFEval is scored on "
+        "greedy answers, which loop far more often than samples at temperature 1 (selfif.rl.greedy; HF generate "
+        "or OpenVINO rollouts, not vLLM)")
+    looping_fails: bool = Field(
+        False, description="a completion that ends in a repetition loop (selfif.repetition) scores 0 on every "
+        "constraint")
     truncated_fails_end_constraints: bool = Field(
         False, description="a completion cut by max_completion_length scores 0 on end-dependent constraints "
         "(selfif.rl.truncation)")

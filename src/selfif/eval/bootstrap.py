@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from selfif.eval.repetition import ends_in_loop
 from selfif.io import InputError, iter_jsonl_rows
 from selfif.layout import EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT
+from selfif.repetition import ends_in_loop
 
 RESAMPLES = 5000
 CONFIDENCE = 0.95
@@ -60,7 +60,7 @@ class PromptVerdicts:
     instruction_ids: tuple[str, ...]
     strict: tuple[bool, ...]
     loose: tuple[bool, ...]
-    looping: bool = False  # the answer ends in a repetition loop (selfif.eval.repetition)
+    looping: bool = False  # the answer ends in a repetition loop (selfif.repetition)
 
 
 class _OfficialRow(BaseModel):
@@ -183,7 +183,7 @@ def paired_bootstrap(
     "overall": {metric: entry}, "per_instruction": {id: {"count", "n_prompts", "strict": entry,
     "loose": entry}}}`` where an entry is ``{"before", "after", "delta", "low", "high",
     "excludes_zero"}`` (fractions in [0, 1]; ``low``/``high`` bound ``delta``), and ``"looping"``: the
-    share of answers ending in a repetition loop, as an entry (:mod:`selfif.eval.repetition`).
+    share of answers ending in a repetition loop, as an entry (:mod:`selfif.repetition`).
     """
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")

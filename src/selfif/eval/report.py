@@ -97,7 +97,7 @@ def render_report(scores: Mapping[str, Any], title: str = "IFEval results") -> s
 
 
 def _looping_lines(looping: Mapping[str, Any] | None) -> list[str]:
-    """The report's line on answers ending in a repetition loop (selfif.eval.repetition); none for old scores."""
+    """The report's line on answers ending in a repetition loop (selfif.repetition); none for old scores."""
     if not looping or not looping.get("answers"):
         return []
     line = f"Answers ending in a repetition loop: {looping['looping']} of {looping['answers']} ({pct(looping['share'])} %)"

@@ -32,7 +32,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from selfif.eval.benchmark import BenchmarkRow
-from selfif.eval.repetition import loop_summary
+from selfif.repetition import loop_summary
 
 log = logging.getLogger(__name__)
 

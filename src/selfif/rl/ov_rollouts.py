@@ -96,18 +96,20 @@ class OpenVINORollouts:
         return time.perf_counter() - t0
 
     def generate(self, prompt_ids: Sequence[Sequence[int]], generation_kwargs: dict, seed: int) -> list[list[int]]:
-        """One sampled completion per prompt, up to and including its end token (as TRL's HF path returns)."""
+        """One completion per prompt (sampled, or greedy when ``do_sample`` is False), up to and including its
+        end token (as TRL's HF path returns)."""
         import openvino_genai as og
 
         cfg = og.GenerationConfig()
         cfg.max_new_tokens = int(generation_kwargs["max_new_tokens"])
         eos = generation_kwargs.get("eos_token_id")
         cfg.stop_token_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        cfg.do_sample = True
-        cfg.temperature = float(generation_kwargs.get("temperature") or 1.0)
-        cfg.top_p = float(generation_kwargs.get("top_p") or 1.0)
-        if generation_kwargs.get("top_k"):
-            cfg.top_k = int(generation_kwargs["top_k"])
+        cfg.do_sample = bool(generation_kwargs.get("do_sample", True))  # False: greedy (train.greedy_member)
+        if cfg.do_sample:
+            cfg.temperature = float(generation_kwargs.get("temperature") or 1.0)
+            cfg.top_p = float(generation_kwargs.get("top_p") or 1.0)
+            if generation_kwargs.get("top_k"):
+                cfg.top_k = int(generation_kwargs["top_k"])
         cfg.repetition_penalty = float(generation_kwargs.get("repetition_penalty") or 1.0)
         if generation_kwargs.get("min_new_tokens"):
             cfg.min_new_tokens = int(generation_kwargs["min_new_tokens"])

@@ -91,7 +91,9 @@ def write_plots(history: list[dict], out_dir: str | Path, *, beta: float = 0.0) 
     # guided GRPO (selfif.rl.guidance): how much of the batch was repaired, and whether the policy's
     # distribution flattened under the off-policy push (entropy)
     fig, ax = figure("Guided completions and policy entropy", "share of completions / groups")
-    for key, label in (("guidance/share", "guided share"), ("guidance/triggered", "groups triggered"), ("completions/clipped_ratio", "rollouts cut at the cap")):
+    for key, label in (("guidance/share", "guided share"), ("guidance/triggered", "groups triggered"),
+                       ("completions/clipped_ratio", "rollouts cut at the cap"),
+                       ("greedy/looping", "greedy members ending in a loop")):  # train.greedy_member (selfif.rl.greedy)
         x, y = _series(history, key)
         if x:
             ax.plot(x, y, "-o", ms=3, label=label)

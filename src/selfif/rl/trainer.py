@@ -81,6 +81,14 @@ def _trainer_class():
             self.wants_rollout_copy = self.rollout_backend == "transformers" and wants_rollout_copy(
                 self.selfif_train.rollout_copy, self.args.bf16, on_cpu, self.args.use_vllm)
             self.unfused_logprobs = wants_unfused(self.selfif_train.logprob_head, on_cpu)
+            self.greedy_member = self.selfif_train.greedy_member  # selfif.rl.greedy
+            if self.greedy_member:
+                if self.args.use_vllm:
+                    raise ValueError("train.greedy_member needs HF generate or OpenVINO rollouts, not vLLM")
+                local = self.args.per_device_train_batch_size * self.args.steps_per_generation
+                if local % self.num_generations:
+                    raise ValueError(f"train.greedy_member needs whole groups per process: {local} completions per "
+                                     f"process and rollout round do not split into groups of {self.num_generations}")
 
         def _resolve_rollout_backend(self) -> str:
             setting = self.selfif_train.rollout_backend
@@ -130,11 +138,37 @@ def _trainer_class():
             out = super()._generate(prompts)
             mode = "train" if self.model.training else "eval"
             self._metrics[mode]["timing/generation_s"].append(time.perf_counter() - t0)
+            if mode == "train" and self.greedy_member:
+                from selfif.reward.function import _message_text
+                from selfif.rl.greedy import heads, looping_share
+
+                texts = [_message_text(c, "assistant") for c in out[3]]
+                self._metrics["train"]["greedy/looping"].append(looping_share(texts, heads(len(texts), self.num_generations)))
             if mode == "train" and self._batch_inputs is not None:
                 out = self._guide(prompts, out)
             return out
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
+            if not (self.greedy_member and self.model.training and images is None and not multimodal_fields):
+                return self._rollouts(prompt_ids, images, multimodal_fields, *args, **kwargs)
+            from selfif.rl import greedy as GR
+
+            first = GR.heads(len(prompt_ids), self.num_generations)
+            rest = [i for i in range(len(prompt_ids)) if i % self.num_generations]
+            sampled_ids, sampled_lp = self._rollouts([prompt_ids[i] for i in rest], images, multimodal_fields, *args, **kwargs)
+            config, gen_kwargs = self.generation_config, self.generation_kwargs
+            self.generation_kwargs = GR.greedy_kwargs(gen_kwargs)
+            self.generation_config = type(config)(**self.generation_kwargs, disable_compile=True)
+            try:
+                greedy_ids, _ = self._rollouts([prompt_ids[i] for i in first], images, multimodal_fields, *args, **kwargs)
+            finally:
+                self.generation_config, self.generation_kwargs = config, gen_kwargs
+            ids = GR.interleave(len(prompt_ids), first, greedy_ids, sampled_ids)
+            logprobs = None if sampled_lp is None else GR.interleave(len(prompt_ids), first, [None] * len(first), sampled_lp)
+            return ids, logprobs
+
+        def _rollouts(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
+            """Completions for ``prompt_ids`` from the configured engine, with the current generation settings."""
             if self.rollout_backend == "openvino" and images is None and not multimodal_fields:
                 return self._openvino_rollouts(prompt_ids), None
             args = (prompt_ids, images, multimodal_fields, *args)
@@ -345,14 +379,15 @@ class _RecordingReward:
         return getattr(self.reward, name)
 
 
-def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False):
+def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False, looping_fails: bool = False):
     """The reward helper's TRL adapter, plus hard/soft component means per curriculum level.
 
     The adapter already logs ``constraint_reward/{hard,soft}`` over the batch; here we add
     ``constraint_reward_level/L<k>/{hard,soft}`` (which constraints get learned at which depth).
     With ``truncated_fails_end_constraints``, a completion whose ids do not end in one of
     ``instruction.eos_ids`` (set by :func:`train_policy` from the trainer) scores 0 on its
-    end-dependent constraints (:mod:`selfif.rl.truncation`).
+    end-dependent constraints (:mod:`selfif.rl.truncation`). With ``looping_fails``, one that ends in
+    a repetition loop scores 0 on every constraint (:mod:`selfif.rl.greedy`).
     """
     from selfif.reward import make_trl_reward
 
@@ -363,6 +398,13 @@ def trl_reward_with_levels(reward, truncated_fails_end_constraints: bool = False
         out = inner(prompts=prompts, completions=completions, **kwargs)
         if truncated_fails_end_constraints and kwargs.get("completion_ids") is not None:
             out = _fail_truncated(out, rec.last, kwargs["constraints"], kwargs["completion_ids"], instruction.eos_ids, kwargs.get("log_metric"))
+        if looping_fails and rec.last is not None:
+            from selfif.reward.function import _message_text
+            from selfif.rl.greedy import fail_looping
+
+            out, zeroed = fail_looping(out, rec.last, [_message_text(c, "assistant") for c in completions])
+            if callable(kwargs.get("log_metric")):
+                kwargs["log_metric"]("looping/zeroed", zeroed / max(1, len(out)))
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and rec.last is not None and "level" in kwargs:
             acc: dict[tuple[int, str], list[float]] = {}
@@ -486,7 +528,7 @@ def train_policy(
         sampler.load_checkpoint_state(json.loads((Path(ckpt) / STATE_FILE).read_text()))
         log.info("resuming from %s (curriculum round %d)", ckpt, sampler.consumed)
 
-    reward_fn = trl_reward_with_levels(reward, train.truncated_fails_end_constraints)
+    reward_fn = trl_reward_with_levels(reward, train.truncated_fails_end_constraints, train.looping_fails)
     trainer = _trainer_class()(
         model=policy_path,
         reward_funcs=reward_fn,
@@ -596,6 +638,7 @@ def summarize(log_history: list[dict], **extra) -> dict[str, Any]:
             "entropy": h.get("entropy"),
             "guidance_share": h.get("guidance/share"),
             "onpolicy_pass": h.get("onpolicy_pass/all"),
+            "greedy_looping": h.get("greedy/looping"),
         }
         for h in steps
     ]

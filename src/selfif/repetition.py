@@ -1,4 +1,4 @@
-"""Answers that end in a repetition loop: a diagnostic reported beside the IFEval scores.
+"""Answers that end in a repetition loop: reported beside the IFEval scores, watched in GRPO.
 
 Why: decoded greedily, a small policy often falls into a loop (the same sentence, list item or
 phrase again and again) and runs to the token cap. Such an answer never ends, so instructions about

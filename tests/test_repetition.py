@@ -1,4 +1,4 @@
-"""Answers ending in a repetition loop (selfif.eval.repetition): the definition on real policy answers,
+"""Answers ending in a repetition loop (selfif.repetition): the definition on real policy answers,
 its edge cases, and the share carried through scores.json, report.md and the paired comparison."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from selfif.cli import app
 from selfif.eval.bootstrap import PromptVerdicts, paired_bootstrap
-from selfif.eval.repetition import MIN_REPEATED, N, ends_in_loop, loop_summary, repeated_share
+from selfif.repetition import MIN_REPEATED, N, ends_in_loop, loop_summary, repeated_share
 
 DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
