@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.selfif-installed
-BENCH  ?= ../shared/benchmarks/ifeval_input_data.jsonl
+# IFEval: the default google/IFEval, read from the copy packaged with selfif when offline;
+# BENCH=FILE evaluates on another official-format input_data.jsonl instead.
+BENCH  ?=
 
 .PHONY: install demo test test-slow clean
 
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/selfif run configs/demo-cpu.yaml --benchmark $(BENCH)
+	HF_HUB_OFFLINE=1 $(BIN)/selfif run configs/demo-cpu.yaml $(if $(BENCH),--benchmark $(BENCH))
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc

@@ -36,14 +36,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO.parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
-FALLBACK = REPO / "tests" / "data" / "eval_handwritten_benchmark.jsonl"
-
 
 def load_prompts(n: int) -> list[str]:
-    path = BENCH if BENCH.exists() else FALLBACK
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from selfif.eval.benchmark import PACKAGED_IFEVAL  # the official IFEval file, shipped with selfif
+
+    rows = [json.loads(line) for line in PACKAGED_IFEVAL.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r["prompt"] for r in rows[:n]]
 
 

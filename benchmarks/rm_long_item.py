@@ -1,4 +1,4 @@
-"""What the character cut before tokenizing buys on one huge reward-model item (issue 11 items 1, 9).
+"""What the character cut before tokenizing buys on one huge reward-model item (bounded time and memory per input).
 
 One 7.9 MB response used to hold the RM server's only scoring worker for 6.3 s, and a 50 MB one
 took ``selfif train-rm`` to 24 GB: tokenizers build the whole token list before truncating.

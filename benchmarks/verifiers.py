@@ -27,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from selfif.eval.benchmark import PACKAGED_IFEVAL as IFEVAL  # the official IFEval file, shipped with selfif
+
 REPO = Path(__file__).resolve().parents[1]
-IFEVAL = REPO.parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
 FIXTURE = REPO / "tests" / "data" / "constraints_smollm2_responses.jsonl"
 sys.path.insert(0, str(REPO / "tests"))  # the one official-checker shim: tests/oracle.py
 _SHIMS = contextlib.ExitStack()
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=None, help="score only the first N IFEval rows")
     ap.add_argument("--responses", type=Path, default=FIXTURE)
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per scorer, interleaved; the best is reported")
-    ap.add_argument("--copies", type=int, default=26, help="whole-process part: benchmark copies scored (541 rows each; 26 = 14,066 responses, the size issue 9 measured)")
+    ap.add_argument("--copies", type=int, default=26, help="whole-process part: benchmark copies scored (541 rows each; 26 = 14,066 responses, the size of the first speed comparison with the official checkers)")
     ap.add_argument("--official-process", nargs=3, type=Path, metavar=("BENCH", "RESPONSES", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.official_process:

@@ -1,4 +1,4 @@
-"""Verifier time per MB of adversarial text (issue 11 item 7): windowed Punkt vs one-shot.
+"""Verifier time per MB of adversarial text (hostile inputs must not stall scoring): windowed Punkt vs one-shot.
 
 For each adversarial megabyte, every hard verifier is timed cold (memoised measurements cleared),
 strict and loose, with the windowed sentence splitter (:func:`selfif.constraints.text.

@@ -11,8 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from selfif.eval.benchmark import PACKAGED_IFEVAL  # noqa: E402 - after the environment above
+
 REPO = Path(__file__).resolve().parents[1]
-IFEVAL_JSONL = REPO.parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
+IFEVAL_JSONL = PACKAGED_IFEVAL  # the official input_data.jsonl, package data of selfif
 DATA = Path(__file__).resolve().parent / "data"
 
 

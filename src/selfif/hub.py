@@ -13,7 +13,7 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def _reason(e: Exception) -> str:
+def reason(e: Exception) -> str:
     """The first line of a hub error, shortened (their messages span paragraphs)."""
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return first if len(first) <= 160 else first[:157] + "..."
@@ -24,7 +24,7 @@ def not_found(name: str, what: str, available: list[str], err: Exception | None 
     if offline():
         why = "not in the local Hugging Face cache, and the hub cannot be reached (HF_HUB_OFFLINE=1)"
     else:
-        why = f"and the Hugging Face hub could not supply it ({_reason(err) if err else 'unreachable'})"
+        why = f"and the Hugging Face hub could not supply it ({reason(err) if err else 'unreachable'})"
     return f"{what} not found locally (no such alias or path), {why}; available offline: {', '.join(available)}"
 
 

@@ -17,11 +17,12 @@ import json
 import sys
 from pathlib import Path
 
+from selfif.eval.benchmark import PACKAGED_IFEVAL
 from selfif.inference import SamplingParams, make_generator
 from selfif.io import JsonlAppender, read_jsonl, write_jsonl
 
 HERE = Path(__file__).resolve().parent
-IFEVAL = HERE.parents[2] / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
+IFEVAL = PACKAGED_IFEVAL
 OUT = HERE / "constraints_smollm2_responses.jsonl"
 STRIDE, N, MAX_NEW = 9, 60, 128
 PARTIAL = OUT.with_suffix(".partial.jsonl")

@@ -5,6 +5,11 @@ The official IFEval input file (``input_data.jsonl``) has one row per prompt:
 The Hugging Face copy (``google/IFEval``) stores every kwarg name in every dict, the unused ones
 as ``null``; we drop ``null`` values so both sources give the same rows (this is what the
 official scorer sees when it reads the JSONL file, and the registry rejects unknown kwarg names).
+
+The official file itself ships with the package (``PACKAGED_IFEVAL``, Apache-2.0, see the NOTICE
+beside it), so the default benchmark works with no network and nothing beside the repository:
+``google/IFEval`` is read from that copy when the hub cannot be reached (``HF_HUB_OFFLINE=1``, or
+the download fails). Online, the hub id stays the source, as a user who names it expects.
 """
 
 from __future__ import annotations
@@ -17,9 +22,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from selfif.config import DEFAULT_BENCHMARK
 from selfif.io import MAX_PROMPT_CHARS, InputError, iter_jsonl_rows, validate_row
 
 log = logging.getLogger(__name__)
+
+# The official IFEval input_data.jsonl (541 rows), package data of selfif.
+PACKAGED_IFEVAL = Path(__file__).resolve().parent / "data" / "ifeval_input_data.jsonl"
+# Hub datasets with a packaged copy of the same rows, read when the hub cannot supply them.
+PACKAGED_COPIES = {DEFAULT_BENCHMARK: PACKAGED_IFEVAL}
 
 
 class BenchmarkRow(BaseModel):
@@ -29,7 +40,7 @@ class BenchmarkRow(BaseModel):
 
     key: int | str
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)  # generated from whole: a huge one is rejected at read
-    instruction_id_list: list[str]
+    instruction_id_list: list[str] = Field(min_length=1)  # no instruction: nothing to follow, not a 100 % pass
     kwargs: list[dict[str, Any]]
 
     @field_validator("kwargs", mode="before")
@@ -80,7 +91,8 @@ def load_benchmark(
 
     A path that exists (or ends in ``.jsonl``) is read as a file; anything else of the form
     ``owner/name`` is passed to :func:`datasets.load_dataset` (the only case that may touch the
-    network, and only because the user named a hub dataset). ``limit`` keeps the first N rows.
+    network, and only because the user named a hub dataset), except that ``google/IFEval`` is read
+    from the packaged copy when the hub cannot be reached. ``limit`` keeps the first N rows.
     Bad rows raise :class:`~selfif.io.InputError` naming the file and line (or the dataset row).
     ``instruction_types`` keeps only rows asking for at least one of those ids (before ``limit``).
     """
@@ -135,15 +147,29 @@ def _load_jsonl(path: Path, limit: int | None) -> tuple[list[BenchmarkRow], list
 
 
 def _load_hf(dataset_id: str, limit: int | None) -> tuple[list[BenchmarkRow], list[tuple[str, int | None]]]:
+    """A hub dataset's rows; its packaged copy when the hub cannot supply them.
+
+    Offline, the packaged copy is read without asking ``datasets`` at all: that would only fail,
+    after its own retries. The rows then name the packaged file and its lines."""
+    from selfif import hub
+
+    packaged = PACKAGED_COPIES.get(dataset_id)
+    if packaged is not None and hub.offline():
+        log.info("HF_HUB_OFFLINE is set: reading benchmark %s from its packaged copy %s", dataset_id, packaged)
+        return _load_jsonl(packaged, limit)
     import datasets
 
     log.info("loading benchmark %s with datasets.load_dataset", dataset_id)
     try:
         ds = datasets.load_dataset(dataset_id, split="train")
     except Exception as e:  # noqa: BLE001 - datasets raises many types; all mean "cannot load"
-        from selfif.hub import not_found
-
-        raise InputError(dataset_id, None, not_found(dataset_id, "benchmark", ["a local IFEval JSONL file"], e)) from None
+        if packaged is not None:
+            log.warning("benchmark %s could not be loaded from the hub (%s); reading its packaged copy %s",
+                        dataset_id, hub.reason(e), packaged)
+            return _load_jsonl(packaged, limit)
+        offline_too = [f"{d} (packaged)" for d in PACKAGED_COPIES]
+        raise InputError(dataset_id, None, hub.not_found(
+            dataset_id, "benchmark", ["a local IFEval JSONL file", *offline_too], e)) from None
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     rows, where = [], []

@@ -7,7 +7,11 @@ repaired jointly, overall and among chains whose hard constraints are each repai
 own for that answer (the rest fail because one constraint has no honest edit, e.g. one sentence
 cannot become five paragraphs), and the most common failing type sets.
 
-    python benchmarks/repair_chains.py [n_seeds]
+Figure it produced (docs/constraints.md, "Chains"; 6 synth seeds): jointly repaired 61.0 % of 328
+chains at the default synth settings (99.0 % of those whose constraints are each repairable),
+61.6 % of 357 at cpu-2h's (97.3 %), 30.8 % of 360 at 5 levels, 100 % hard (88.1 %).
+
+    python experiments/repair_chains.py [n_seeds]
 """
 
 from __future__ import annotations

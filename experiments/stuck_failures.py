@@ -1,4 +1,4 @@
-"""Why a policy's answers still fail the instruction types it rarely follows (issue 12): for each
+"""Why a policy's answers still fail the instruction types it rarely follows: for each
 type, of its IFEval instructions that fail strictly, how many answers end in a repetition loop, run
 to the token cap, pass loosely, and how far they are from passing, measured as the share of
 characters the type's repair (``selfif.constraints.registry.repair``) has to change.
@@ -8,7 +8,12 @@ quote) is a near miss that more of the same training may close; one with no repa
 loops to the cap, needs something else. Reads stored answers only: no model is run, the packaged
 tokenizer is loaded to count tokens.
 
-    python benchmarks/stuck_failures.py --benchmark ../shared/benchmarks/ifeval_input_data.jsonl \\
+Figure it produced (docs/experiments.md, "What keeps the stuck types failing"; seed 1 of cpu-2h,
+``results/ifeval/cpu-2h-s600b``): 203 of the 240 stuck-type instructions fail strictly, 131 of those
+answers end in a loop and 97 run to the 512-token cap (base policy: 130 and 121 of 232); all 31
+quotation failures are near misses (the repair changes at most 2 % of the characters).
+
+    python experiments/stuck_failures.py \\
         base=results/ifeval/smollm2-135m-base/responses.jsonl after=results/ifeval/cpu-2h-s600b/responses.jsonl
 """
 
@@ -17,10 +22,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import statistics
-from pathlib import Path
 
-# The types the base policy (almost) never follows: the cpu-2h preset's warm-start list is their home.
-PRESET = Path(__file__).resolve().parents[1] / "configs" / "cpu-2h.yaml"
+from guided_ab import STUCK  # the 8 IFEval types the base policy (almost) never follows (this script's directory)
+
+from selfif.config import DEFAULT_BENCHMARK
+
 NEAR = 0.02  # a repair that changes at most this share of the characters counts as a near miss
 
 
@@ -32,13 +38,12 @@ def edited_share(a: str, b: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("responses", nargs="+", metavar="NAME=RESPONSES_JSONL")
-    ap.add_argument("--benchmark", required=True, help="IFEval input_data.jsonl")
-    ap.add_argument("--types", nargs="*", help=f"instruction ids (default: train.warmstart.types of {PRESET.name})")
+    ap.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help="IFEval: hub id or input_data.jsonl (default google/IFEval, packaged copy offline)")
+    ap.add_argument("--types", nargs="*", help="instruction ids (default: the 8 stuck types of experiments/guided_ab.py)")
     ap.add_argument("--max-new-tokens", type=int, default=512, help="the evaluation's token cap")
     ap.add_argument("--model", default="smollm2-135m", help="whose tokenizer counts the tokens")
     args = ap.parse_args()
 
-    from selfif.config import load_config
     from selfif.constraints import registry
     from selfif.eval.benchmark import load_benchmark
     from selfif.eval.ifeval import read_responses
@@ -46,7 +51,7 @@ def main() -> None:
     from selfif.models import load_tokenizer
     from selfif.repetition import ends_in_loop
 
-    types = args.types or load_config(PRESET).train.warmstart.types
+    types = args.types or STUCK
     rows = load_benchmark(args.benchmark)
     tok = load_tokenizer(args.model)
     # Re-tokenising decoded text can differ from the generated ids by a token or two.

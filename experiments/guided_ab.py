@@ -1,4 +1,12 @@
-"""A/B of guided exploration (issue 12) at equal GRPO steps: baseline vs guided GRPO vs warm-start vs both.
+"""A/B of guided exploration (repairs for the types the base policy never follows) at equal GRPO
+steps: baseline vs guided GRPO vs warm-start vs both.
+
+Figures it produced (docs/experiments.md, "The A/B of repairs at cpu-2h scale" and "The dose, swept
+at demo scale"): on full IFEval (541 prompts, greedy, 512 tokens; 2026-11-27) prompt-level strict
+18.9 -> 24.2 % for the baseline, 25.3 % warm-start only, 24.8 % guided only and 28.5 % for both
+(+9.6 pp [+5.9, +13.1]); "both" beat the baseline by +4.3 pp [+0.6, +7.9], which made "both" what
+``configs/cpu-2h.yaml`` runs. With ``--preset configs/demo-cpu.yaml`` it ran the demo-scale dose
+sweep (warm-start lr 1e-5 instead of 5e-5: -15.4 pp [-25.6, -6.4] on the demo's 78 prompts).
 
 Each arm is ``selfif run PRESET --run-dir OUT/ARM --set ...``. The first arm runs the whole
 pipeline; every later arm starts from a copy of the first arm's upstream stages (seeds,
@@ -13,13 +21,13 @@ and the per-type IFEval scores of the types the base policy never follows.
 Runs for hours on 2 CPU cores (measured 2026-11-27 on a 2-core AMD EPYC, bf16: GRPO 38 s/step
 without repairs, 43 s with them, so ~60 min per arm; the warm-start ~33 min; a full IFEval pass ~24 min;
 re-run on the current code: GRPO 34.6 s/step with repairs, a full IFEval pass 8-12 min with OpenVINO at fp32).
-Measured: baseline 18.9 -> 24.2 prompt strict, both 18.9 -> 28.5 (README, configs/cpu-2h.yaml):
+Commands (offline, the default benchmark is read from the IFEval copy packaged with selfif):
 
-    python benchmarks/guided_ab.py --out runs/ab --benchmark ../shared/benchmarks/ifeval_input_data.jsonl  # the four arms
-    python benchmarks/guided_ab.py --out runs/ab --arms baseline guided \\
+    python experiments/guided_ab.py --out runs/ab                         # the four arms
+    python experiments/guided_ab.py --out runs/ab --arms baseline guided \\
         --arm guided-k2=train.guidance=repair,train.guidance_per_group=2  # add a dose arm
-    python benchmarks/guided_ab.py --out runs/ab --table-only             # re-print the table
-    python benchmarks/guided_ab.py --out runs/ab --parallel 4             # arms side by side (one GPU)
+    python experiments/guided_ab.py --out runs/ab --table-only            # re-print the table
+    python experiments/guided_ab.py --out runs/ab --parallel 4            # arms side by side (one GPU)
 
 With ``--parallel N`` the first arm runs up to ``eval-before`` alone, then N arms train and
 evaluate at once, each logging to ``OUT/ARM.log``: on a GPU the 135M policy leaves it mostly idle,
@@ -27,8 +35,8 @@ so four arms take little longer than one. Their GRPO wall-clocks are then not co
 each other's serial figures (the table still prints them), only their steps are equal.
 
 Every arm counts a truncated rollout as failing its end-dependent constraints
-(``train.truncated_fails_end_constraints=true``, the completion-cap choice of issue 12 §5, see
-``selfif.rl.truncation``; ``--no-truncation-rule`` turns it off). Further overrides for every arm
+(``train.truncated_fails_end_constraints=true``, the completion-cap choice measured by
+``experiments/completion_cap.py``, see ``selfif.rl.truncation``; ``--no-truncation-rule`` turns it off). Further overrides for every arm
 go with ``--set``.
 The table is printed and written to ``OUT/ab_table.md`` (and ``OUT/ab_results.json``).
 """
@@ -42,7 +50,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-# IFEval types the base policy (almost) never follows (issue 12): the ones guidance is for
+# IFEval types the base policy (almost) never follows: the ones guidance is for
 STUCK = ["change_case:english_lowercase", "change_case:english_capital", "combination:repeat_prompt",
          "combination:two_responses", "length_constraints:nth_paragraph_first_word", "startend:quotation",
          "length_constraints:number_paragraphs", "detectable_format:number_bullet_lists"]  # fmt: skip
@@ -50,7 +58,7 @@ STUCK = ["change_case:english_lowercase", "change_case:english_capital", "combin
 # rows), 3 samples each at <= 160 tokens; about half run past the cap and are dropped, most of the
 # rest repair. 3 epochs at 3e-5 is the dose that took the 4-type subset from 0.0 to 17.4
 # (configs/warmstart-4types.yaml: 219 targets). Sweep it with --arm (e.g. samples_per_prompt=1,
-# epochs=2, learning_rate=1e-5: the issue's probe dose).
+# epochs=2, learning_rate=1e-5: the dose of the first warm-start probe).
 WARM = ["train.warmstart.enabled=true", f"train.warmstart.types=[{','.join(STUCK)}]", "train.warmstart.n_prompts=384",
         "train.warmstart.samples_per_prompt=3", "train.warmstart.epochs=3", "train.warmstart.learning_rate=3e-5",
         "train.warmstart.batch_size=8"]  # fmt: skip
@@ -165,7 +173,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=list(ARMS), help="built-in arms to run, in order (the first runs everything)")
     ap.add_argument("--arm", action="append", default=[], metavar="NAME=K=V,K=V", help="an extra arm with its overrides")
     ap.add_argument("--set", dest="common", action="append", default=[], help="override for every arm")
-    ap.add_argument("--benchmark", help="IFEval input_data.jsonl (a local copy; same as --set eval.benchmark=FILE)")
+    ap.add_argument("--benchmark", help="an IFEval input_data.jsonl to use instead of the default google/IFEval (same as --set eval.benchmark=FILE)")
     ap.add_argument("--no-truncation-rule", action="store_true", help="judge truncated rollouts like finished ones")
     ap.add_argument("--table-only", action="store_true", help="only collect and print the table")
     ap.add_argument("--parallel", type=int, default=1, metavar="N", help="run N arms at once after the shared upstream stages")

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 9's CPU benchmarks (benchmarks/generation.py, benchmarks/grpo_step.py) on the host CPU of a
-# lent GPU machine, pinned to two physical cores with the GPU hidden: the issue's target is a 2-core
-# CPU with AMX (amx_bf16), which the CI/dev machine lacks. Staged in three device calls on one warm
-# machine (one call carries at most 64 MiB); fill the git-ignored folders first with benchmarks/gpu/stage.sh.
+# The CPU speed benchmarks (benchmarks/generation.py, benchmarks/grpo_step.py) on the host CPU of a
+# lent GPU machine, pinned to two physical cores with the GPU hidden: the speed target is a 2-core
+# CPU with AMX (amx_bf16), which the CI/dev machine lacks (figures: docs/cpu.md). Staged in three device calls on one warm
+# machine (one call carries at most 64 MiB); fill the git-ignored folders first with tools/gpu/stage.sh.
 # Device calls, each from the repository root there, each within 30 s of the last:
-#   1. carry .cache/gpu:              bash benchmarks/gpu/cpu_speed.sh install  (rc 3 where there is no AMX)
-#   2. carry .cache/gpu2 .cache/gpu4: bash benchmarks/gpu/cpu_speed.sh model    (GGUF joined, OpenVINO GenAI)
-#   3. carry .cache/gpu5:             bash benchmarks/gpu/cpu_speed.sh run [all|generation|generation1|grpo|grpo-long]
+#   1. carry .cache/gpu:              bash tools/gpu/cpu_speed.sh install  (rc 3 where there is no AMX)
+#   2. carry .cache/gpu2 .cache/gpu4: bash tools/gpu/cpu_speed.sh model    (GGUF joined, OpenVINO GenAI)
+#   3. carry .cache/gpu5:             bash tools/gpu/cpu_speed.sh run [all|generation|generation1|grpo|grpo-long]
 #      (the OpenVINO runtime, then the figures to stdout and $OUT)
 # ctranslate2 is not carried (43 MB), so generation.py skips its rows there.
 set -u
@@ -15,15 +15,13 @@ install)
   grep -m1 "model name" /proc/cpuinfo; nproc
   grep -o -w -E "amx_bf16|amx_tile|avx512_bf16" /proc/cpuinfo | sort | uniq -c
   grep -q -w amx_bf16 /proc/cpuinfo || { echo "no AMX on this host: nothing to measure"; exit 3; }
-  bash benchmarks/gpu/ab.sh install ;;
+  bash tools/gpu/ab.sh install ;;
 model)
-  bash benchmarks/gpu/ab.sh model || exit 1
-  pip install -q --no-deps --target /tmp/site .cache/gpu4/*.whl 2>&1 | tail -3
-  cp .cache/gpu2/ifeval_input_data.jsonl /tmp/ ;;
+  bash tools/gpu/ab.sh model || exit 1
+  pip install -q --no-deps --target /tmp/site .cache/gpu4/*.whl 2>&1 | tail -3 ;;
 run)
   [ -d .cache/gpu5 ] && pip install -q --no-deps --target /tmp/site .cache/gpu5/*.whl 2>&1 | tail -3
   PYTHONPATH=/tmp/site python3 -c "import openvino_genai, openvino; print('openvino', openvino.__version__)" || exit 1
-  mkdir -p ../shared/benchmarks && cp /tmp/ifeval_input_data.jsonl ../shared/benchmarks/
   cpus=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
   echo "pinned to CPUs $cpus (distinct physical cores)"
   export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \

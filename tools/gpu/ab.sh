@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The issue-12 A/B (benchmarks/guided_ab.py, four arms side by side) on one lent GPU, staged in
-# three device calls because one call carries at most 64 MiB (see benchmarks/gpu/stage.sh, which
+# The A/B of repairs (experiments/guided_ab.py, four arms side by side) on one lent GPU, staged in
+# three device calls because one call carries at most 64 MiB (see tools/gpu/stage.sh, which
 # fills the git-ignored .cache/gpu, .cache/gpu2 and .cache/gpu3 from this machine's .venv and
 # from the upstream stages it already ran with
 #   selfif run configs/cpu-2h.yaml --run-dir runs/ab/baseline --set train.truncated_fails_end_constraints=true --until train-rm
 # Device calls, each run from the repository root there:
-#   1. carry .cache/gpu:  bash benchmarks/gpu/ab.sh install   (wheels the image lacks, first half of the GGUF)
-#   2. carry .cache/gpu2: bash benchmarks/gpu/ab.sh model     (second half; materialise; import check)
-#   3. carry .cache/gpu3: bash benchmarks/gpu/ab.sh run 520   (upstream run dir + RM; the A/B; results to $OUT)
+#   1. carry .cache/gpu:  bash tools/gpu/ab.sh install   (wheels the image lacks, first half of the GGUF)
+#   2. carry .cache/gpu2: bash tools/gpu/ab.sh model     (second half; materialise; import check)
+#   3. carry .cache/gpu3: bash tools/gpu/ab.sh run 520   (upstream run dir + RM; the A/B; results to $OUT)
 # Measured on an H100 (2026-11-27): staging 3 min of device time; eval-before 157 s (541 prompts,
 # batch 192, 512 tokens); GRPO ~5 s/step for each of 4 arms side by side (4 prompts x 4 completions,
 # generation-bound), so 90 steps take ~8 min. A 15-minute device budget therefore fits one arm's
@@ -39,11 +39,11 @@ for p in pathlib.Path("runs/ab/baseline").rglob("*.fp16.safetensors"):  # carrie
     p.unlink(); print("fp32 weights restored:", p)
 PY
   start=$(date +%s)
-  timeout $budget python3 benchmarks/guided_ab.py --out runs/ab --parallel 4 \
+  timeout $budget python3 experiments/guided_ab.py --out runs/ab --parallel 4 \
     --set eval.benchmark=.cache/gpu3/ifeval_input_data.jsonl --set eval.generation.batch_size=192 \
     --set train.warmstart.answer_batch_size=128
   echo "A/B exit $? after $(( $(date +%s) - start )) s"; pkill -f "selfif run" && sleep 2
-  python3 benchmarks/guided_ab.py --out runs/ab --table-only > /dev/null
+  python3 experiments/guided_ab.py --out runs/ab --table-only > /dev/null
   cd runs/ab && for f in ab_table.md ab_results.json */manifest.json */report.md */policy/train_summary.json */policy/warmstart/warmstart_summary.json */eval-*/scores.json */*.png */policy/*.png; do
     [ -f "$f" ] && mkdir -p "$OUT/$(dirname "$f")" && cp "$f" "$OUT/$f"; done
   for f in *.log; do tail -c 20000 "$f" | tr '\r' '\n' | grep -v "it/s\]$" | tail -60 > "$OUT/$f"; done

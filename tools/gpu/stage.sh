@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Fill the git-ignored staging folders that benchmarks/gpu/ab.sh and cpu_speed.sh carry to a lent
+# Fill the git-ignored staging folders that tools/gpu/ab.sh and cpu_speed.sh carry to a lent
 # GPU machine, one per device call (each under 64 MiB): wheels the GPU image lacks (with the ones
 # pydantic and datasets need) + the GGUF's first half; its second half + IFEval; the upstream run
 # directory (its safetensors in fp16, restored to fp32 there) + IFEval; OpenVINO GenAI's small
 # wheels (carried beside the second half); the OpenVINO runtime wheel (57 MiB, a call of its own).
 set -eu
 SRC=${1:-runs/ab/baseline}
-IFEVAL=${2:-../shared/benchmarks/ifeval_input_data.jsonl}
+IFEVAL=${2:-src/selfif/eval/data/ifeval_input_data.jsonl}  # the official file, packaged with selfif
 PY=.venv/bin/python
 GGUF=$($PY -c "from selfif.models import packaged_path; print(packaged_path('smollm2-135m'))")
 half=$(( $(stat -c %s "$GGUF") / 2 ))

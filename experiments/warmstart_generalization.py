@@ -1,4 +1,10 @@
-"""Does a policy follow a constraint, or only the prompts it was trained on? (issue 12)
+"""Does a policy follow a constraint, or only the prompts it was trained on?
+
+Figure it produced (docs/experiments.md, "What the warm-start teaches"; lowercase, all capitals,
+quotation and repeat-the-prompt summed, 2026-11-28): cpu-2h's 150-seed warm-start passed 33/61
+trained prompts (54 %), 7/64 held-out seeds (11 %) and 3/64 IFEval prompts (5 %); 600 seeds x 1
+answer passed 23/64 (36 %), 19/64 (30 %) and 4/64 (6 %): more seeds teach the instruction rather
+than the prompts, which is why ``configs/cpu-2h.yaml`` uses 600 seeds.
 
 The cpu-2h policies pass the stuck types (lowercase, capitals, quotation, repeat the prompt) on
 about half of their training prompts but on almost none of IFEval's. This script tells the two
@@ -18,8 +24,8 @@ Wilson 95 % intervals.
 
     selfif seeds -c configs/cpu-2h.yaml --seed 7 -n 300 -o /tmp/held/seeds.jsonl
     selfif synth -c configs/cpu-2h.yaml --seeds /tmp/held/seeds.jsonl -o /tmp/held/curriculum.jsonl --seed 7
-    python benchmarks/warmstart_generalization.py --curriculum runs/cpu-2h/curriculum.jsonl \\
-        --heldout /tmp/held/curriculum.jsonl --benchmark ifeval_input_data.jsonl \\
+    python experiments/warmstart_generalization.py --curriculum runs/cpu-2h/curriculum.jsonl \\
+        --heldout /tmp/held/curriculum.jsonl \\
         --warmstart runs/cpu-2h/policy/warmstart
 """
 
@@ -53,7 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--curriculum", action="append", required=True, help="a training curriculum.jsonl (repeatable; --train uses the last)")
     ap.add_argument("--heldout", required=True, help="a curriculum.jsonl built from other seeds")
-    ap.add_argument("--benchmark", required=True, help="IFEval input_data.jsonl")
+    ap.add_argument("--benchmark", default=None, help="IFEval input_data.jsonl (default: the copy packaged with selfif)")
     ap.add_argument("--warmstart", action="append", default=[], help="a warm-start output dir (repeatable)")
     ap.add_argument("--base", default="smollm2-135m", help="the starting policy, measured too ('none': skip it)")
     ap.add_argument("--train", help="a preset whose train.warmstart to run first, on --curriculum")
@@ -96,7 +102,9 @@ def main() -> None:
     train_seeds = {json.loads(line)["seed_text"] for c in args.curriculum for line in open(c, encoding="utf-8") if line.strip()}
     held_text = {json.loads(line)["prompt"]: json.loads(line)["seed_text"] for line in open(args.heldout, encoding="utf-8") if line.strip()}
     held = [r for r in read_curriculum(args.heldout) if held_text[r["prompt"][-1]["content"]] not in train_seeds]
-    bench = [json.loads(line) for line in open(args.benchmark, encoding="utf-8") if line.strip()]
+    from selfif.eval.benchmark import PACKAGED_IFEVAL
+
+    bench = [json.loads(line) for line in open(args.benchmark or PACKAGED_IFEVAL, encoding="utf-8") if line.strip()]
 
     def items_for(ws_file: Path | None) -> list[tuple[str, str, str, dict]]:
         out, trained = [], []
