@@ -35,7 +35,7 @@ def test_pieces():
 def test_looping_fails_zeroes_a_looping_completion_in_the_real_reward():
     from selfif.constraints import registry
     from selfif.reward import InstructionReward
-    from selfif.rl.trainer import trl_reward_with_levels
+    from selfif.rl.reward import trl_reward_with_levels
 
     no_comma = registry.get("punctuation:no_comma").instance(random.Random(0), kwargs={}).model_dump(mode="json")
     rows = [json.dumps([no_comma])] * 2

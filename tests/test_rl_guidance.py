@@ -30,7 +30,8 @@ def write_quote_curriculum(path: Path) -> Path:
 def test_guided_grpo_replaces_stuck_groups_with_verified_repairs(tmp_path, one_thread):
     from selfif.constraints import registry
     from selfif.reward import InstructionReward
-    from selfif.rl.trainer import GUIDANCE_LOG, train_policy
+    from selfif.layout import GUIDANCE_LOG
+    from selfif.rl.trainer import train_policy
 
     cfg = TrainConfig(
         schedule="mixed", max_steps=2, learning_rate=1e-5, num_generations=2, per_device_train_batch_size=4,
@@ -108,7 +109,7 @@ def test_decay_and_budget():
 
 def test_truncated_completions_fail_end_constraints():
     from selfif.reward import InstructionReward
-    from selfif.rl.trainer import trl_reward_with_levels
+    from selfif.rl.reward import CompletionLimits, trl_reward_with_levels
     from selfif.rl.truncation import end_dependent
 
     assert end_dependent("startend:quotation") and not end_dependent("punctuation:no_comma")
@@ -116,8 +117,7 @@ def test_truncated_completions_fail_end_constraints():
     assert not end_dependent("length_constraints:number_words", {"relation": "at least", "num_words": 50})
     comma = {"id": "punctuation:no_comma", "kind": "hard", "kwargs": {}, "text": "no commas"}
     cons = json.dumps([QUOTE, comma])
-    fn = trl_reward_with_levels(InstructionReward(), truncated_fails_end_constraints=True)
-    fn.eos_ids = [2]
+    fn = trl_reward_with_levels(InstructionReward(), CompletionLimits(max_tokens=3, end_ids=(2,)), truncated_fails_end_constraints=True)
     logged = {}
     kw = dict(prompts=[[{"role": "user", "content": "x"}]] * 2, completions=['"hi there"'] * 2, constraints=[cons, cons],
               level=[2, 2], completion_ids=[[5, 6, 2], [5, 6, 7]], log_metric=logged.__setitem__)

@@ -136,7 +136,7 @@ def test_rows_and_columns(tmp_path):
 
 def test_reward_logs_components_per_level(tmp_path):
     from selfif.rl.dataset import read_curriculum
-    from selfif.rl.trainer import trl_reward_with_levels
+    from selfif.rl.reward import trl_reward_with_levels
 
     rows = read_curriculum(write_curriculum(tmp_path / "c.jsonl"), reward=_reward())[:2]  # an L1 and an L2 row
     fn = trl_reward_with_levels(_reward())

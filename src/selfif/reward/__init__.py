@@ -7,6 +7,7 @@ from selfif.reward.function import (
     compute_score,
     make_trl_reward,
     make_verl_compute_score,
+    message_text,
     validate_dataset,
 )
 from selfif.reward.model import ConstraintRM
@@ -20,5 +21,6 @@ __all__ = [
     "compute_score",
     "make_trl_reward",
     "make_verl_compute_score",
+    "message_text",
     "validate_dataset",
 ]

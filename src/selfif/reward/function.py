@@ -211,8 +211,12 @@ def validate_dataset(rows: Sequence[Mapping[str, Any]], reward: InstructionRewar
             raise ValueError(f"dataset row {i}: {e}") from None
 
 
-def _message_text(x: Any, role: str | None = None) -> str:
-    """Plain text of a completion/prompt: a string, or the last (role-matching) message's content."""
+def message_text(x: Any, role: str | None = None) -> str:
+    """Plain text of a completion/prompt: a string, or the last (role-matching) message's content.
+
+    TRL hands reward functions (and the trainer's hooks) plain strings or conversational message
+    lists; this is the one place that turns either into the text the verifiers and the RM read.
+    """
     if isinstance(x, str):
         return x
     if isinstance(x, Mapping):
@@ -246,7 +250,7 @@ def make_trl_reward(reward: InstructionReward, column: str = "constraints") -> C
         if column not in kwargs:
             raise ValueError(f"the training dataset has no {column!r} column; the reward needs each row's constraints")
         cons = kwargs[column]
-        rows = [(c, _message_text(comp, "assistant"), _message_text(p, "user")) for c, comp, p in zip(cons, completions, prompts)]
+        rows = [(c, message_text(comp, "assistant"), message_text(p, "user")) for c, comp, p in zip(cons, completions, prompts)]
         results = reward.score_batch(rows)
         means = _kind_means(results)
         means["empty_response_rate"] = sum(_is_empty(r[1]) for r in rows) / max(1, len(rows))
@@ -286,7 +290,7 @@ def make_verl_compute_score(reward: InstructionReward) -> Callable[..., float]:
             raise ValueError("verl row has no constraints in ground_truth or extra_info['constraints']")
         instruction = extra.get("instruction") or extra.get("prompt")
         if instruction is not None and not isinstance(instruction, str):
-            instruction = _message_text(instruction, "user")
+            instruction = message_text(instruction, "user")
         return reward(source, solution_str, instruction).total
 
     return compute_score
