@@ -26,8 +26,8 @@ are refused with :class:`ComparisonError` instead of being compared on the overl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,10 @@ from selfif.layout import EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT
 from selfif.repetition import ends_in_loop
 
 RESAMPLES = 5000
+MAX_RESAMPLES = 100_000  # beyond this the interval does not move, while time and memory grow linearly
 CONFIDENCE = 0.95
 SEED = 0
+MAX_SEED = 2**63 - 1  # numpy seeds are non-negative integers; this keeps a seed one JSON number
 _MODES = ("strict", "loose")
 _CHUNK_CELLS = 2_000_000  # bounds the resampling matrix's memory (~16 MB per chunk)
 
@@ -61,6 +63,7 @@ class PromptVerdicts:
     strict: tuple[bool, ...]
     loose: tuple[bool, ...]
     looping: bool = False  # the answer ends in a repetition loop (selfif.repetition)
+    response: str | None = field(default=None, compare=False, repr=False)  # the answer (for selfif.eval.quality)
 
 
 class _OfficialRow(BaseModel):
@@ -85,21 +88,26 @@ def _read_official(path: Path) -> dict[str, _OfficialRow]:
 
 
 def read_verdicts(eval_dir: str | os.PathLike) -> dict[str, PromptVerdicts]:
-    """prompt -> verdicts from an evaluation directory's official per-row files."""
+    """prompt -> verdicts from an evaluation directory's official per-row files (refused when its
+    completion record says they are not one complete write: :func:`selfif.io.check_complete`)."""
+    from selfif.io import check_complete
+
     d = Path(eval_dir)
+    check_complete(d)
     strict, loose = _read_official(d / EVAL_RESULTS_STRICT), _read_official(d / EVAL_RESULTS_LOOSE)
     if strict.keys() != loose.keys():
         raise InputError(d, None, f"{EVAL_RESULTS_STRICT} and {EVAL_RESULTS_LOOSE} list different prompts")
     return {
         p: PromptVerdicts(tuple(s.instruction_id_list), tuple(s.follow_instruction_list), tuple(loose[p].follow_instruction_list),
-                          ends_in_loop(s.response))
+                          ends_in_loop(s.response), s.response)
         for p, s in strict.items()
     }
 
 
 def verdicts_from_results(results: Iterable[Any]) -> dict[str, PromptVerdicts]:
     """prompt -> verdicts from in-memory :class:`selfif.eval.scoring.RowResult` objects."""
-    return {r.row.prompt: PromptVerdicts(tuple(r.row.instruction_id_list), tuple(r.strict), tuple(r.loose), ends_in_loop(r.response))
+    return {r.row.prompt: PromptVerdicts(tuple(r.row.instruction_id_list), tuple(r.strict), tuple(r.loose), ends_in_loop(r.response),
+                                         r.response)
             for r in results}
 
 
@@ -185,8 +193,10 @@ def paired_bootstrap(
     "excludes_zero"}`` (fractions in [0, 1]; ``low``/``high`` bound ``delta``), and ``"looping"``: the
     share of answers ending in a repetition loop, as an entry (:mod:`selfif.repetition`).
     """
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(f"resamples must be in [1, {MAX_RESAMPLES}], got {resamples}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in [0, {MAX_SEED}], got {seed}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     keys = _paired_keys(before, after)
@@ -243,11 +253,19 @@ def compare_verdicts(
     before: Mapping[str, PromptVerdicts], after: Mapping[str, PromptVerdicts], before_dir: str | os.PathLike,
     after_dir: str | os.PathLike, **kw: Any,
 ) -> dict[str, Any]:
-    """The comparison record (``scores.json["comparison"]``, ``compare.json``): paths + bootstrap."""
+    """The comparison record (``scores.json["comparison"]``, ``compare.json``): paths + bootstrap,
+    and ``"quality"`` (:func:`paired_quality`) when both sides carry their answers."""
     try:
         out = paired_bootstrap(before, after, **kw)
     except ComparisonError as e:
         raise ComparisonError(e.message, f"{before_dir} vs {after_dir}") from None
+    keys = sorted(before)
+    if all(v.response is not None for side in (before, after) for v in side.values()):
+        from selfif.eval import quality
+
+        per_side = [quality.assess(keys, [before[k].instruction_ids for k in keys], [side[k].response for k in keys])
+                    for side in (before, after)]
+        out["quality"] = paired_quality(*per_side, resamples=out["resamples"], seed=out["seed"], confidence=out["confidence"])
     return {"before": str(before_dir), "after": str(after_dir), **out}
 
 
@@ -263,3 +281,105 @@ def load_baseline(baseline_dir: str | os.PathLike, rows: Iterable[Any]) -> dict[
             baseline_dir,
         )
     return base
+
+
+def delta_entry(before: float, after: float, reps: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """One delta with its percentile interval from bootstrap replicates of it (NaN replicates, where
+    a draw held no prompt of the group, are left out): the entry format of every comparison."""
+    return _entry(before, after, reps, confidence)
+
+
+def resampled(sums: Mapping[str, np.ndarray], medians: Mapping[str, np.ndarray], *, resamples: int = RESAMPLES,
+              seed: int = SEED) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Bootstrap replicates of per-prompt columns (each of length n, prompts in one order): the sum
+    of each ``sums`` column and the median of each ``medians`` column over every replicate's draw.
+
+    The draws are :func:`paired_bootstrap`'s for the same ``n`` and ``seed``, so other per-prompt
+    metrics (:mod:`selfif.eval.quality`) get intervals from the very resamples the verdict deltas
+    used. A median of a draw is read off the prompts sorted by value and the draw's cumulative
+    counts, without materialising the drawn sample.
+    """
+    names, med_names = list(sums), list(medians)
+    n = len(next(iter({**sums, **medians}.values())))
+    values = np.stack([np.asarray(sums[c], float) for c in names], axis=1) if names else np.zeros((n, 0))
+    order = {c: np.argsort(np.asarray(medians[c], float), kind="stable") for c in med_names}
+    k1, k2 = (n + 1) // 2, n // 2 + 1  # 1-based ranks whose mean is the median (equal when n is odd)
+    out_s: list[np.ndarray] = []
+    out_m: dict[str, list[np.ndarray]] = {c: [] for c in med_names}
+    for w in _resample_counts(n, resamples, seed):
+        out_s.append(w @ values)
+        for c in med_names:
+            v = np.asarray(medians[c], float)[order[c]]
+            cum = np.cumsum(w[:, order[c]], axis=1)
+            out_m[c].append((v[np.argmax(cum >= k1, axis=1)] + v[np.argmax(cum >= k2, axis=1)]) / 2)
+    s_all = np.concatenate(out_s, axis=0) if out_s else np.zeros((0, len(names)))
+    return ({c: s_all[:, j] for j, c in enumerate(names)}, {c: np.concatenate(v) for c, v in out_m.items()})
+
+
+def paired_quality(before: Sequence[Any], after: Sequence[Any], *, resamples: int = RESAMPLES, seed: int = SEED,
+                   confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Paired answer-quality differences (after - before) of two lists of
+    :class:`selfif.eval.quality.AnswerQuality` over the same prompts in the same order, with
+    percentile intervals from :func:`resampled` (the verdict deltas' draws for the same ``seed``).
+
+    Returns ``{"words_median": entry, "length_ratio": {"median", "low", "high"}, "looping": entry,
+    "copying": entry, "bleed": {format: entry + "unasked"}, "relevance": entry | None}``; entries
+    as :func:`delta_entry` (shares are fractions, words are words).
+    """
+    from selfif.eval.quality import FORMAT_NAMES
+
+    if len(before) != len(after) or not before:
+        raise ValueError("quality comparison needs the same, non-empty list of prompts on both sides")
+    n = len(before)
+    wb = np.array([q.words for q in before], float)
+    wa = np.array([q.words for q in after], float)
+    ratio = (wa + 1) / (wb + 1)
+    constrained = np.array([q.constrained for q in before], float)
+    sums = {
+        "looping": np.array([q.loop for q in after], float) - np.array([q.loop for q in before], float),
+        "copying": (np.array([bool(q.copied) for q in after], float) - np.array([bool(q.copied) for q in before], float)) * constrained,
+        "constrained": constrained,
+        "n": np.ones(n),
+    }
+    for f in FORMAT_NAMES:
+        un = np.array([f in q.unasked for q in before], float)
+        sums[f"bleed:{f}"] = (np.array([f in q.formats for q in after], float) - np.array([f in q.formats for q in before], float)) * un
+        sums[f"unasked:{f}"] = un
+    has_rel = all(q.relevance is not None for q in (*before, *after))
+    if has_rel:
+        sums["relevance"] = np.array([q.relevance for q in after]) - np.array([q.relevance for q in before])
+    medians = {"words_before": wb, "words_after": wa, "ratio": ratio}
+    rep_sums, rep_medians = resampled(sums, medians, resamples=resamples, seed=seed)
+
+    def ratio_of(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        out = np.full(num.shape, np.nan)
+        np.divide(num, den, out=out, where=den > 0)
+        return out
+
+    def share_entry(flag_b: np.ndarray, flag_a: np.ndarray, mask: np.ndarray, key: str, den_key: str) -> dict[str, Any]:
+        m = mask.sum()
+        b = (flag_b * mask).sum() / m if m else np.nan
+        a = (flag_a * mask).sum() / m if m else np.nan
+        return delta_entry(b, a, ratio_of(rep_sums[key], rep_sums[den_key]), confidence)
+
+    rep_n = rep_sums["n"]
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(rep_medians["ratio"], [tail, 100 - tail])
+    out: dict[str, Any] = {
+        "words_median": delta_entry(float(np.median(wb)), float(np.median(wa)), rep_medians["words_after"] - rep_medians["words_before"], confidence),
+        "length_ratio": {"median": round(float(np.median(ratio)), 6), "low": round(float(lo), 6), "high": round(float(hi), 6)},
+        "looping": delta_entry(np.mean([q.loop for q in before]), np.mean([q.loop for q in after]), rep_sums["looping"] / rep_n, confidence),
+        "copying": share_entry(np.array([bool(q.copied) for q in before], float), np.array([bool(q.copied) for q in after], float),
+                               constrained, "copying", "constrained"),
+        "bleed": {},
+        "relevance": None,
+    }
+    for f in FORMAT_NAMES:
+        un = np.array([f in q.unasked for q in before], float)
+        e = share_entry(np.array([f in q.formats for q in before], float), np.array([f in q.formats for q in after], float),
+                        un, f"bleed:{f}", f"unasked:{f}")
+        out["bleed"][f] = {**e, "unasked": int(un.sum())}
+    if has_rel:
+        out["relevance"] = delta_entry(np.mean([q.relevance for q in before]), np.mean([q.relevance for q in after]),
+                                       rep_sums["relevance"] / rep_n, confidence)
+    return out

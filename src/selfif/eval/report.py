@@ -54,6 +54,7 @@ def render_report(scores: Mapping[str, Any], title: str = "IFEval results") -> s
         _table(["Metric", "Accuracy"], [[name, pct(scores[k])] for k, name in OVERALL]),
         "",
         *_looping_lines(scores.get("looping")),
+        *quality_lines(scores.get("quality")),
         "## Per category (instruction-level)",
         "",
         _table(
@@ -105,6 +106,52 @@ def _looping_lines(looping: Mapping[str, Any] | None) -> list[str]:
         line += (f"; prompt-level strict {pct(looping['prompt_strict_looping'])} % among them, "
                  f"{pct(looping['prompt_strict_other'])} % among the others")
     return [line + f" ({looping['definition']}).", ""]
+
+
+def quality_lines(q: Mapping[str, Any] | None) -> list[str]:
+    """The report's answer-quality section (:mod:`selfif.eval.quality`); none for old scores."""
+    if not q or not q.get("answers"):
+        return []
+    rel = q.get("relevance")
+    cp = q["copying"]
+    lines = [
+        "## What the answers look like",
+        "",
+        f"Median answer {q['words']['median']:g} words; {q['looping']['looping']} of {q['answers']} end in a loop"
+        + (f"; {cp['copying']} of {cp['prompts']} answers to constrained prompts copy constraint wording" if cp["prompts"] else "")
+        + (f"; relevance to the task {rel['mean']:.3f} (mean cosine, {rel['encoder']})." if rel else "."),
+        "",
+        "Formats shown where the prompt did not ask for them:",
+        "",
+        _table(["Format", "Shown", "Unasked prompts", "%"],
+               [[f, v["shown"], v["unasked"], pct(v["share"])] for f, v in q["bleed"].items()]),
+        "",
+    ]
+    for ex in cp.get("examples") or []:
+        lines.append(f"- copied {', '.join(f'`{p}`' for p in ex['phrases'])} answering “{(ex['prompt'] or '')[:60]}…”")
+    return lines + ([""] if cp.get("examples") else [])
+
+
+def quality_comparison_lines(qc: Mapping[str, Any], c: Mapping[str, Any]) -> list[str]:
+    """Bullet lines of the paired answer-quality differences (``comparison["quality"]``)."""
+    def words(e: Mapping[str, Any]) -> str:
+        return (f"{round(e['before'], 1):g} → {round(e['after'], 1):g} words, {round(e['delta'], 1):+g} "
+                f"[{round(e['low'], 1):+g}, {round(e['high'], 1):+g}]")
+
+    lr = qc["length_ratio"]
+    lines = [f"- **Answer length** (median): {words(qc['words_median'])}; median per-prompt ratio to the baseline's answer "
+             f"{lr['median']:.2f} [{lr['low']:.2f}, {lr['high']:.2f}]."]
+    if qc["copying"]["before"] is not None:  # None: no prompt with constraints (a control set)
+        lines.append(f"- **Instruction copying**: {pct(qc['copying']['before'])} → {pct(qc['copying']['after'])} % of answers, "
+                     f"{pp_interval(qc['copying'])}: {noise_verdict(qc['copying'], c)}.")
+    if qc.get("relevance"):
+        r = qc["relevance"]
+        lines.append(f"- **Relevance to the task** (mean cosine): {r['before']:.3f} → {r['after']:.3f}, "
+                     f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+                     + (": the interval excludes zero." if r["excludes_zero"] else "."))
+    moved = [f"{f} {pct(e['before'])} → {pct(e['after'])} % ({pp_interval(e)})" for f, e in qc["bleed"].items() if e["excludes_zero"]]
+    lines.append("- **Unasked formats** whose share moved beyond noise: " + ("; ".join(moved) if moved else "none") + ".")
+    return lines
 
 
 def plot_per_instruction(scores: Mapping[str, Any], path: str | Path) -> Path:
@@ -189,7 +236,14 @@ def _comparison_section(c: Mapping[str, Any]) -> str:
         lp = c["looping"]
         lines.append(f"- Answers ending in a repetition loop (a diagnostic, not a score): {pct(lp['before'])} → "
                      f"{pct(lp['after'])} %, {pp_interval(lp)}.")
-    return "\n".join(lines) + "\n\n"
+    if c.get("quality"):
+        lines += quality_comparison_lines(c["quality"], c)
+    out = "\n".join(lines) + "\n\n"
+    if c.get("quality"):
+        rows = [[f"`{f}`", e["unasked"], pct(e["before"]), pct(e["after"]), pp_interval(e)] for f, e in c["quality"]["bleed"].items()]
+        out += ("Formats shown where the prompt did not ask for them (%):\n\n"
+                + _table(["Format", "Unasked prompts", "before", "after", f"Δ [{_level(c)} CI]"], rows) + "\n\n")
+    return out
 
 
 def compare_report(

@@ -27,11 +27,13 @@ import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from selfif.eval.benchmark import BenchmarkRow
+from selfif.io import json_safe
 from selfif.repetition import loop_summary
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ def judge_row(row: BenchmarkRow, response: str, errors: list[dict[str, Any]] | N
         except ConstraintError as e:
             s = lo = False
             if errors is not None:
-                errors.append({"key": row.key, "instruction_id": iid, "kwargs": kw, "error": _first_line(e)})
+                errors.append({"key": row.key, "instruction_id": iid, "kwargs": json_safe(kw), "error": _first_line(e)})
             log.warning("row %s: %s rejected its kwargs (%s); counted as not followed", row.key, iid, _first_line(e))
         except Exception as e:  # noqa: BLE001 - re-raised with the row named
             raise ScoringError(f"benchmark row {row.key}: verifier {iid} failed: {_first_line(e)}") from e
@@ -226,11 +228,20 @@ def aggregate(judged: Judged) -> dict[str, Any]:
         "per_instruction": table(per_id),
         "per_category": table(per_cat),
         "looping": loop_summary([r.response for r in res], [all(r.strict) for r in res]),
+        "quality": _quality(res),
         "n_errors": len(judged.errors),
         "errors": judged.errors,
         "n_missing": len(judged.missing_keys),
         "missing_keys": judged.missing_keys,
     }
+
+
+def _quality(res: Sequence[RowResult]) -> dict[str, Any]:
+    """``scores["quality"]``: what the answers look like beside their verdicts (:mod:`selfif.eval.quality`)."""
+    from selfif.eval import quality
+
+    rows = [r.row for r in res]
+    return quality.summary(quality.assess_rows(rows, [r.response for r in res]), [r.prompt for r in rows])
 
 
 def score_responses(
@@ -240,3 +251,42 @@ def score_responses(
 ) -> dict[str, Any]:
     """Scores of responses on benchmark rows (see :func:`judge` for the two ``responses`` forms)."""
     return aggregate(judge(responses, benchmark_rows, progress=progress))
+
+
+
+# ---------------------------------------------------------------- reading scores.json back
+
+_Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+
+
+class _Accuracies(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    strict: _Fraction
+    loose: _Fraction
+    count: int = Field(ge=0, strict=True)
+
+
+class ScoresFile(BaseModel):
+    """``scores.json`` as :func:`aggregate` writes it, as far as readers use it: the four overall
+    accuracies, the counts and the per-instruction table (other keys are kept as they are)."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt_level_strict: _Fraction
+    prompt_level_loose: _Fraction
+    instruction_level_strict: _Fraction
+    instruction_level_loose: _Fraction
+    n_prompts: int = Field(ge=0, strict=True)
+    n_instructions: int = Field(ge=0, strict=True)
+    per_instruction: dict[str, _Accuracies] = {}
+
+
+def read_scores(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``scores.json`` validated on read: ``[1]`` or ``"prompt_level_strict": "high"`` is a
+    located error naming the field, not a crash in whatever formats the value later."""
+    from selfif.io import InputError, read_json, validate_row
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(path, None, f"expected a JSON object (the scores), got {type(data).__name__}")
+    validate_row(ScoresFile, data, path, None)
+    return data
