@@ -9,6 +9,17 @@ Each chain is drawn from its own ``random.Random(f"{seed}:{seed_id}")``, so a ro
 At each position the kind is hard with probability ``hard_ratio``; a type never repeats in a
 chain and never conflicts (``registry.conflicts``) with any earlier constraint. If no type of the
 drawn kind fits, the other kind is tried; if none fits at all the chain ends early.
+
+Leave-types-out split (``synth.heldout``). The hard types it names are never drawn for the
+curriculum, so no stage that reads ``curriculum.jsonl`` (label, reward model, warm-start, GRPO)
+sees them; a seeded sample of ``heldout.seeds`` seeds is set aside too, and each of those seeds
+becomes one prompt of ``heldout.jsonl`` asking for up to ``heldout.constraints`` held-out types.
+That file is in IFEval's input format (``key``, ``prompt``, ``instruction_id_list``, ``kwargs``),
+so ``selfif eval ifeval --benchmark heldout.jsonl`` scores answers to it with the registry's
+verifiers, and ``selfif run`` does so before and after training. The seeds are held out as well
+as the types so that a gain on the split is a gain on types never trained, not on prompts
+memorised. What the split does not exclude: soft types whose wording overlaps a held-out hard
+type (the soft "morphological (casing)" type against held-out lowercase, say) stay in training.
 """
 
 from __future__ import annotations
@@ -22,14 +33,14 @@ from selfif.constraints.base import ConstraintInstance, ConstraintType
 from selfif.data.curriculum import CurriculumRow  # the row model written here (its one home)
 from selfif.data.seeds import Seed
 from selfif.io import InputError, atomic_write_json, write_jsonl
-from selfif.layout import stats_path
+from selfif.layout import HELDOUT, stats_path
 
 # Paper (Ren et al., 2025): instructions per level and constraint kinds of its curriculum.
 PAPER_LEVELS = {1: 2806, 2: 2745, 3: 2700, 4: 2700, 5: 2619}
 PAPER_KINDS = {"soft": 24196, "hard": 16095}
 
 
-def _pool(kind: str, ids: list[str] | None) -> list[ConstraintType]:
+def _pool(kind: str, ids: list[str] | None, field: str | None = None) -> list[ConstraintType]:
     from selfif.constraints import registry
 
     types = registry.all_types(kind)
@@ -38,8 +49,51 @@ def _pool(kind: str, ids: list[str] | None) -> list[ConstraintType]:
     known = {t.id for t in types}
     unknown = sorted(set(ids) - known)
     if unknown:
-        raise ConfigError(f"synth.{kind}_types: unknown {kind} constraint ids {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{field or f'synth.{kind}_types'}: unknown {kind} constraint ids {unknown}; known: {sorted(known)}")
     return [t for t in types if t.id in set(ids)]
+
+
+def training_pools(cfg: SynthConfig) -> tuple[list[ConstraintType], list[ConstraintType]]:
+    """(hard, soft) types the curriculum draws from: ``hard_types`` (or all) minus the held-out ones."""
+    held = {t.id for t in _pool("hard", cfg.heldout.types, "synth.heldout.types")} if cfg.heldout.types else set()
+    hard = [t for t in _pool("hard", cfg.hard_types) if t.id not in held]
+    return hard, _pool("soft", cfg.soft_types)
+
+
+def heldout_seed_ids(seeds: list[Seed], cfg: SynthConfig) -> set[str]:
+    """The seeds set aside for the held-out prompts (none without held-out types): a seeded sample,
+    so the split depends only on (synth.seed, the seed ids, heldout.seeds)."""
+    if not cfg.heldout.types:
+        return set()
+    if cfg.heldout.seeds >= len(seeds):
+        raise ConfigError(f"synth.heldout.seeds: {cfg.heldout.seeds} held-out seeds leave none of the {len(seeds)} "
+                          "seeds for training; set fewer")
+    ids = sorted(s.id for s in seeds)
+    return set(random.Random(f"{cfg.seed}/heldout").sample(ids, cfg.heldout.seeds))
+
+
+def build_heldout(seeds: list[Seed], cfg: SynthConfig) -> list[dict]:
+    """Rows of ``heldout.jsonl`` (IFEval's input format, plus ``seed_id``): per held-out seed, the
+    seed followed by up to ``heldout.constraints`` compatible held-out constraints. Empty without
+    held-out types."""
+    held = heldout_seed_ids(seeds, cfg)
+    if not held:
+        return []
+    pool = _pool("hard", cfg.heldout.types, "synth.heldout.types")
+    chain_cfg = cfg.model_copy(update={"levels": cfg.heldout.constraints, "hard_ratio": 1.0})
+    rows = []
+    for s in seeds:
+        if s.id not in held:
+            continue
+        chain = sample_chain(s.id, s.text, chain_cfg, pool, [])
+        rows.append({"key": s.id, "prompt": compose(s.text, chain), "instruction_id_list": [c.id for c in chain],
+                     "kwargs": [c.kwargs for c in chain], "seed_id": s.id})
+    return rows
+
+
+def heldout_path(curriculum: str | Path) -> Path:
+    """Where the held-out prompts of a curriculum live: ``heldout.jsonl`` beside it."""
+    return Path(curriculum).with_name(HELDOUT)
 
 
 def sample_chain(
@@ -91,19 +145,25 @@ def compose(seed_text: str, constraints: list[ConstraintInstance]) -> str:
 
 
 def build_curriculum(seeds: list[Seed], cfg: SynthConfig) -> list[CurriculumRow]:
-    hard, soft = _pool("hard", cfg.hard_types), _pool("soft", cfg.soft_types)
+    """The training curriculum: every seed not set aside for the held-out split, chains drawn from
+    :func:`training_pools`."""
+    hard, soft = training_pools(cfg)
     if not hard and not soft:
         raise ConfigError("synth: no constraint types to draw from")
+    held = heldout_seed_ids(seeds, cfg)
     rows: list[CurriculumRow] = []
     for s in seeds:
+        if s.id in held:
+            continue
         chain = sample_chain(s.id, s.text, cfg, hard, soft)
         for k in range(len(chain) + 1):
             rows.append(CurriculumRow(seed_id=s.id, level=k, prompt=compose(s.text, chain[:k]), seed_text=s.text, constraints=chain[:k]))
     return rows
 
 
-def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int) -> dict:
-    """Per-level counts, kind counts and per-type counts (over each chain's constraints)."""
+def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int, heldout: list[dict] | None = None) -> dict:
+    """Per-level counts, kind counts and per-type counts (over each chain's constraints); with a
+    held-out split, its prompt and per-type counts under ``heldout``."""
     levels = Counter(r.level for r in rows)
     full = {}
     for r in rows:  # the longest row of each seed holds its whole chain
@@ -113,9 +173,14 @@ def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int) 
     types = Counter(c.id for r in full.values() for c in r.constraints)
     n_constraints = sum(kinds.values())
     paper_total = sum(PAPER_KINDS.values())
+    held = None
+    if heldout:
+        held = {"n_prompts": len(heldout), "types": sorted(cfg.heldout.types),
+                "per_type": dict(sorted(Counter(i for r in heldout for i in r["instruction_id_list"]).items()))}
     return {
         "n_seeds": n_seeds,
         "n_rows": len(rows),
+        "heldout": held,
         "levels": {str(k): levels[k] for k in sorted(levels)},
         "kinds": dict(kinds),
         "hard_fraction": round(kinds["hard"] / n_constraints, 4) if n_constraints else None,
@@ -138,6 +203,9 @@ def format_stats(stats: dict) -> str:
     for kind in ("soft", "hard"):
         lines.append(f"  {kind:<8}{stats['kinds'].get(kind, 0):>8}{stats['paper']['kinds'][kind]:>8}")
     lines.append(f"  hard fraction {stats['hard_fraction']} (paper {stats['paper']['hard_fraction']})")
+    if stats.get("heldout"):
+        h = stats["heldout"]
+        lines.append(f"  held out of training: {len(h['types'])} hard types, {h['n_prompts']} prompts in {HELDOUT}")
     return "\n".join(lines)
 
 
@@ -156,11 +224,15 @@ def read_seeds(path: str | Path) -> list[Seed]:
 
 
 def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dict:
-    """Read seeds, write ``curriculum.jsonl`` and ``curriculum.stats.json``; return the stats."""
+    """Read seeds, write ``curriculum.jsonl`` and ``curriculum.stats.json`` (and, with held-out
+    types, ``heldout.jsonl`` beside them); return the stats."""
     seeds = read_seeds(seeds_path)
     rows = build_curriculum(seeds, cfg)
-    stats = curriculum_stats(rows, cfg, len(seeds))
+    heldout = build_heldout(seeds, cfg)
+    stats = curriculum_stats(rows, cfg, len(seeds), heldout)
     out = Path(out)
+    if heldout:
+        write_jsonl(heldout_path(out), heldout)
     write_jsonl(out, rows)
     atomic_write_json(stats_path(out), stats)
     return stats

@@ -4,7 +4,7 @@ Before GRPO, the policy answers curriculum prompts (levels >= 1 with a hard cons
 answer is repaired by code (``registry.repair_chain`` over the row's hard constraints, which
 re-verifies the whole chain) and the policy is fine-tuned on the repaired answers with a plain
 causal-LM loss on the completion tokens (chat template, prompt tokens masked, EOS included).
-GRPO then starts from these weights. Issue 12's probe (154 repaired answers, 2 epochs, lr 1e-5)
+GRPO then starts from these weights. The first warm-start probe (154 repaired answers, 2 epochs, lr 1e-5)
 moved quotation 1 -> 6 of 41 where guided GRPO alone moved it 1 -> 1.
 
 Which answers become targets:
@@ -23,15 +23,23 @@ roughly doubles the targets per generated answer.
 
 Yield, measured on 64 cpu-2h curriculum prompts (base SmolLM2-135M, T 0.7, 160 tokens): 32
 truncated, 20 repaired, 6 already passing, 6 unrepairable, so about 40 % of the answers become
-targets; ``n_prompts`` defaults to 384 for ~150 targets (the dose of issue 12's probe).
+targets; ``n_prompts`` defaults to 384 for ~150 targets (the dose of the first warm-start probe).
 
 The summary counts, per constraint type, how often answers failed it and how often the repair
 of that constraint alone was possible, plus the chain-level outcomes above.
 
+Which types (``types``). An explicit list, empty (any repairable hard type), or ``auto``: the
+types the policy (almost) never follows on its own curriculum answers, read from the label
+stage's audit (``label/audit.json``; :func:`auto_types`), so no benchmark's per-type results
+choose them. ``auto`` needs that audit: a warm-start without one (``selfif train`` on a
+curriculum that was never labelled) fails with a message saying so, rather than probing the
+policy with answers of its own. The choice, with every audited type's rate, is recorded in the
+summary's ``types``.
+
 Did it learn the constraints or its prompts? With ``validation_seeds`` a share of the
 curriculum's seeds is never drawn; after the fine-tune the policy answers their prompts and as
 many it trained on, greedily, and the summary gives both pass rates. On cpu-2h (150 seeds, 194
-prompts x 3 answers) ``benchmarks/warmstart_generalization.py`` measured 51 % on trained prompts
+prompts x 3 answers) ``experiments/warmstart_generalization.py`` measured 51 % on trained prompts
 against 16 % on new seeds with the same templates; 582 prompts from 600 seeds, one answer each,
 gave 36 % against 30 %.
 
@@ -64,8 +72,8 @@ from typing import Any, Callable
 
 from selfif.config import WarmstartConfig
 from selfif.constraints import registry
-from selfif.io import JsonlAppender, atomic_write_json, read_json, write_jsonl
-from selfif.layout import WARMSTART_DATA, WARMSTART_SUMMARY, WARMSTART_VALIDATION
+from selfif.io import InputError, JsonlAppender, atomic_write_json, read_json, write_jsonl
+from selfif.layout import AUDIT, LABEL_DIR, WARMSTART_DATA, WARMSTART_SUMMARY, WARMSTART_VALIDATION
 from selfif.rl.guidance import hard_constraints, verdicts
 from selfif.rl.truncation import end_dependent
 
@@ -76,16 +84,77 @@ MODEL_DIR = "model"
 TARGETS = ("repaired", "already_ok")  # the statuses whose answers the policy is fine-tuned on
 
 
+def audit_beside(curriculum: str | Path) -> Path:
+    """The label stage's audit of a curriculum in a run directory (``label/audit.json`` beside it)."""
+    return Path(curriculum).parent / LABEL_DIR / AUDIT
+
+
+def auto_types(audit: dict[str, Any], threshold: float, min_answers: int, where: str | Path = AUDIT) -> dict[str, Any]:
+    """The record of ``types: auto``: ``chosen`` = the audited hard types whose asked pass rate (the
+    share of the policy's answers, at the levels that ask for the constraint, that its verifier
+    passes) is below ``threshold``, among types with at least ``min_answers`` such answers; each
+    audited type's rate and count under ``rates``; ``too_few`` for those not judged;
+    ``unrepairable`` for those below the threshold that no repair exists for.
+
+    Only repairable types can be chosen: the warm-start trains on repaired answers. A type the
+    audit never saw (not in the curriculum) is never chosen. No chosen type is an error: the
+    warm-start would have nothing the policy fails at to teach.
+    """
+    per_type = audit.get("per_type") if isinstance(audit, dict) else None
+    if not isinstance(per_type, dict):
+        raise InputError(where, None, "not a label audit: expected a \"per_type\" object (written by `selfif label --audit`)")
+    rates, chosen, too_few, unrepairable = {}, [], [], []
+    for tid, s in sorted(per_type.items()):
+        if not isinstance(s, dict) or "asked_pass_rate" not in s or "n_asked" not in s:
+            raise InputError(where, None, f"per_type[{tid!r}] lacks asked_pass_rate/n_asked (an audit from `selfif label --audit`)")
+        rate, n = s["asked_pass_rate"], s["n_asked"]
+        rates[tid] = {"asked_pass_rate": rate, "n_asked": n}
+        if rate is None or n < min_answers:
+            too_few.append(tid)
+        elif rate < threshold:
+            (chosen if registry.repairable(tid) else unrepairable).append(tid)
+    if not chosen:
+        low = ", ".join(f"{t} {r['asked_pass_rate']:.3f}" for t, r in sorted(rates.items(), key=lambda x: x[1]["asked_pass_rate"] or 0)[:3]
+                        if r["asked_pass_rate"] is not None)
+        raise InputError(where, None, f"train.warmstart.types=auto: no repairable type has an asked pass rate below "
+                         f"auto_threshold={threshold} over >= {min_answers} answers (lowest: {low or 'none'}); raise "
+                         "the threshold, list the types, or disable the warm-start")
+    return {"mode": "auto", "audit": str(where), "threshold": threshold, "min_answers": min_answers,
+            "chosen": chosen, "rates": rates, "too_few": too_few, "unrepairable": unrepairable}
+
+
+def resolve_types(ws: WarmstartConfig, audit_path: str | Path | None) -> tuple[WarmstartConfig, dict[str, Any]]:
+    """``ws`` with ``types`` as a concrete list, and the record of how it was chosen (summary ``types``).
+
+    ``auto`` reads the audit at ``audit_path`` once (:func:`auto_types`); a list is kept as given."""
+    if ws.types != "auto":
+        return ws, {"mode": "list" if ws.types else "any", "chosen": list(ws.types)}
+    if audit_path is None or not Path(audit_path).exists():
+        raise InputError(audit_path or AUDIT, None, "train.warmstart.types=auto picks the types from the label stage's "
+                         "audit, and there is none here: run `selfif label --audit` on this curriculum first "
+                         "(`selfif run` does), or list the types in train.warmstart.types")
+    record = auto_types(read_json(audit_path), ws.auto_threshold, ws.auto_min_answers, audit_path)
+    log.info("warm-start types (auto, asked pass rate < %s in %s): %s", ws.auto_threshold, audit_path,
+             ", ".join(f"{t} {record['rates'][t]['asked_pass_rate']:.3f}" for t in record["chosen"]))
+    return ws.model_copy(update={"types": record["chosen"]}), record
+
+
+_RESOLVED_BY_TYPES = {"auto_threshold", "auto_min_answers"}  # their whole effect is the resolved types list
+
+
 def fingerprint(ws: WarmstartConfig, model_name: str, rows: list[dict]) -> str:
-    """What the warm-start depends on: its config (fields at their defaults left out, so a field
-    added later does not restart a finished warm-start), the starting model, the prompts it may draw."""
-    blob = json.dumps([ws.model_dump(mode="json", exclude_defaults=True), model_name, [(r["prompt"], r["constraints"]) for r in rows]], sort_keys=True)
+    """What the warm-start depends on: its config with ``types`` resolved (fields at their defaults
+    left out, so a field added later does not restart a finished warm-start), the starting model,
+    the prompts it may draw."""
+    blob = json.dumps([ws.model_dump(mode="json", exclude_defaults=True, exclude=_RESOLVED_BY_TYPES), model_name, [(r["prompt"], r["constraints"]) for r in rows]], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def targeting(ws: WarmstartConfig) -> Callable[[dict], list[dict]]:
     """``row -> the row's hard constraints the warm-start is for``: repairable ones (of ``ws.types``
     when given). ``ws.types`` is resolved once, here, so an unknown id fails before any answer."""
+    if ws.types == "auto":
+        raise ValueError("warm-start types are 'auto': resolve them against the label audit first (resolve_types)")
     wanted = {registry.get(t).id for t in ws.types}
 
     def targeted(row: dict) -> list[dict]:
@@ -120,7 +189,7 @@ def validate(ws: WarmstartConfig, model_dir: str | Path, trained: list[dict], ro
 
     Each of a row's targeted constraints (:func:`targeting`) is checked strictly and counted per
     type; a row passes when all of them pass. Held-out rows far below trained ones mean the
-    fine-tune memorised its prompts (issue 12: 51 % against 16 % on cpu-2h's 194 prompts)."""
+    fine-tune memorised its prompts (51 % against 16 % on cpu-2h's 194 prompts, docs/experiments.md)."""
     from selfif.inference import SamplingParams, make_generator
 
     targeted = targeting(ws)
@@ -306,13 +375,18 @@ def finetune(ws: WarmstartConfig, model_name: str, records: list[dict], model_di
     return {"examples": len(examples), "updates": updates, "epoch_loss": epoch_losses, "precision": precision}
 
 
-def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_dir: str | Path, precision: str = "fp32") -> dict[str, Any]:
+def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_dir: str | Path, precision: str = "fp32",
+                  audit_path: str | Path | None = None) -> dict[str, Any]:
     """Generate, repair, fine-tune; returns the summary (``model_dir`` is where GRPO starts).
 
+    ``audit_path``: the label audit that ``types: auto`` reads (:func:`resolve_types`); the
+    fingerprint holds the resolved types, so a new audit that picks other types starts over.
     Skipped (summary returned as is) when ``out_dir`` already holds a finished warm-start with the
     same fingerprint; a changed config or model starts it over.
     """
     out_dir = Path(out_dir)
+    config = ws.model_dump(mode="json")  # as given (types may be "auto")
+    ws, types = resolve_types(ws, audit_path)
     fp = fingerprint(ws, model_name, rows)
     summary_path = out_dir / SUMMARY_FILE
     if summary_path.exists():
@@ -344,7 +418,7 @@ def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_di
     summary = {
         "fingerprint": fp, "model": model_name, "model_dir": str(out_dir / MODEL_DIR), "prompts": len(picked),
         **summarize_records(records), **fit, "validation": check, "generation_backend": answer_backend(model_name),
-        "generation_s": t_gen, "wall_s": time.time() - t0, "config": ws.model_dump(mode="json"),
+        "generation_s": t_gen, "wall_s": time.time() - t0, "config": config, "types": types,
     }  # fmt: skip
     atomic_write_json(summary_path, summary)
     return summary
