@@ -102,7 +102,8 @@ def test_grpo_args_typo_is_a_config_error_naming_the_key():
     r = CliRunner().invoke(app, ["train", "--curriculum", "c.jsonl", "--out", "o", "--dry-run",
                                  "--set", "train.grpo_args={loss_type: dr_grpo, los_type: x}"])
     assert r.exit_code == 2, r.output
-    assert "train.grpo_args" in r.output and "los_type" in r.output and "loss_type" not in r.output.split("los_type")[0]
+    reason = r.output.split("train.grpo_args: ", 1)[1]  # after the source (the --set override, quoted whole)
+    assert "los_type" in reason and "loss_type" not in reason
 
 
 def test_out_dir_is_a_deprecated_alias_of_out():

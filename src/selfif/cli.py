@@ -12,7 +12,10 @@ from typing import Optional
 
 import typer
 
+from selfif.clikit import BoundaryGroup
+
 app = typer.Typer(
+    cls=BoundaryGroup,  # the one error boundary: a user error is exit 2 and one `error:` line (selfif.clikit)
     add_completion=False,
     no_args_is_help=True,
     help="Self-supervised RL for multi-constraint instruction following (seeds -> synth -> label -> train-rm -> train -> eval).",

@@ -10,22 +10,65 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from selfif.io import file_digest
+from selfif.io import InputError, file_digest
+from selfif.yamlio import load_yaml, read_yaml
 
-# The public dataset id; a local copy of the official input_data.jsonl works offline (eval.benchmark=FILE).
+# The public dataset id. When the hub cannot supply it, the official input_data.jsonl packaged with
+# selfif is read instead (selfif.eval.benchmark.PACKAGED_IFEVAL), so the default works offline.
 DEFAULT_BENCHMARK = "google/IFEval"
 
 
-class Section(BaseModel):
-    """A config section: unknown keys are errors, so a typo names itself instead of using a default."""
+def _is_number(annotation: Any) -> bool:
+    """``int``, ``float`` or either of them ``| None``."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    return any(a in (int, float) for a in args) and all(a in (int, float, type(None)) for a in args)
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+def _finite(value: Any) -> bool:
+    """No inf or nan anywhere in ``value`` (a pass-through value that JSON could not hold)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(x) for x in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(x) for x in value)
+    return True
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, so a typo names itself instead of using a default.
+
+    Numbers are finite (``.inf`` or ``nan`` as a temperature or learning rate is a mistake, and would
+    end as invalid JSON in ``config.json``), and a boolean is not a number (pydantic would take
+    ``max_steps: true`` as 1). Every section and the CLI flags (``clikit.with_flags``) share these rules.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if isinstance(value, bool) and _is_number(annotation):
+            raise PydanticCustomError("bool_not_number", f"expected a number, got {str(value).lower()}")
+        if annotation is bool and not isinstance(value, bool):  # nor is a number a boolean (pydantic takes 1 as true)
+            raise PydanticCustomError("bool_type", "expected true or false")
+        return value
+
+
+def _contradiction(message: str, *fields: str) -> PydanticCustomError:
+    """A validation error for settings that contradict each other; ``fields`` (their names in the
+    section) let :func:`load_config` name where each of them was set."""
+    return PydanticCustomError("contradiction", message, {"fields": fields})
 
 
 class GenerationConfig(Section):
@@ -43,7 +86,7 @@ class GenerationConfig(Section):
     batch_size: int = Field(8, ge=1, description="prompts generated together (per call to the engine)")
     temperature: float = Field(0.7, ge=0, description="sampling temperature; 0 = greedy")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
-    seed: int = Field(0, description="sampling seed")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="sampling seed (every engine takes it, offsets added on resume)")
 
 
 class SeedsConfig(Section):
@@ -63,6 +106,29 @@ class SeedsConfig(Section):
     dedup_threshold: float = Field(0.7, gt=0, le=1, description="drop near-duplicates at this word 3-gram Jaccard similarity")
     seed: int = Field(0, description="sampling seed (the kept set is nested across n)")
 
+    @model_validator(mode="after")
+    def _length_range(self) -> "SeedsConfig":
+        if self.min_chars > self.max_chars:
+            raise _contradiction(f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars}): no seed could be kept",
+                                 "min_chars", "max_chars")
+        return self
+
+
+class HeldoutConfig(Section):
+    """A leave-types-out split (selfif.data.synth): hard types that training never sees, and
+    prompts that ask for them, to tell a policy that learned to follow instructions from one that
+    learned the listed formats."""
+
+    types: list[str] = Field(
+        [], description="hard type ids left out of training: never drawn for curriculum.jsonl (so never labelled, "
+        "rewarded or warm-started); heldout.jsonl asks for them and `selfif run` evaluates it before and after "
+        "training (empty: no split)")
+    seeds: int = Field(
+        120, ge=1, description="seeds set aside for heldout.jsonl (a seeded sample, never in the curriculum), one "
+        "prompt each")
+    constraints: int = Field(1, ge=1, le=5, description="held-out constraints per held-out prompt (at most; fewer when "
+                             "the types conflict)")
+
 
 class SynthConfig(Section):
     """Instruction synthesis: constraint chains and the curriculum levels."""
@@ -71,7 +137,20 @@ class SynthConfig(Section):
     hard_ratio: float = Field(0.4, ge=0, le=1, description="probability that a constraint is hard (code-verifiable)")
     hard_types: list[str] | None = Field(None, description="restrict hard constraints to these type ids (None: all)")
     soft_types: list[str] | None = Field(None, description="restrict soft constraints to these type ids (None: all)")
+    heldout: HeldoutConfig = Field(default_factory=HeldoutConfig, description="leave-types-out split (HeldoutConfig)")
     seed: int = Field(0, description="sampling seed")
+
+    @model_validator(mode="after")
+    def _kinds_can_be_drawn(self) -> "SynthConfig":
+        """An empty type list with a ratio that asks for that kind would silently draw the other
+        kind instead (synth falls back to it), so the curriculum would not be the one configured."""
+        if self.hard_types == [] and self.hard_ratio > 0:
+            raise _contradiction(f"hard_types is empty but hard_ratio is {self.hard_ratio}: no hard constraint can be "
+                                 "drawn (set hard_ratio=0, or name hard types)", "hard_types", "hard_ratio")
+        if self.soft_types == [] and self.hard_ratio < 1:
+            raise _contradiction(f"soft_types is empty but hard_ratio is {self.hard_ratio}: no soft constraint can be "
+                                 "drawn (set hard_ratio=1, or name soft types)", "soft_types", "hard_ratio")
+        return self
 
 
 class LabelConfig(Section):
@@ -124,8 +203,14 @@ class WarmstartConfig(Section):
 
     enabled: bool = Field(False, description="run the warm-start before GRPO")
     n_prompts: int = Field(384, ge=1, description="curriculum rows (levels >= 1, with a repairable hard constraint) the policy answers")
-    types: list[str] = Field(
-        [], description="draw only rows with a hard constraint of these type ids, e.g. the ones the policy never follows (empty: any)")
+    types: list[str] | Literal["auto"] = Field(
+        [], description="draw only rows with a hard constraint of these type ids (empty: any); auto = the types the "
+        "policy (almost) never follows on its own curriculum answers: asked pass rate below auto_threshold in the "
+        "label stage's audit (label/audit.json next to the curriculum), read once per warm-start")
+    auto_threshold: float = Field(
+        0.06, gt=0, le=1, description="types: auto picks the types whose audited asked pass rate is below this")
+    auto_min_answers: int = Field(
+        10, ge=1, description="types: auto judges only types with at least this many asked answers in the audit")
     samples_per_prompt: int = Field(1, ge=1, description="answers sampled per prompt")
     epochs: int = Field(2, ge=1, description="passes over the repaired answers")
     learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
@@ -212,7 +297,8 @@ class TrainConfig(Section):
         "ones (names checked against trl.GRPOConfig when the config loads)")
     accelerate_config: str | None = Field(
         None, description="multi-GPU launch config (`selfif train --dry-run` prints the command)")
-    # --- guided exploration (issue 12; selfif.rl.guidance, selfif.rl.warmstart, selfif.rl.truncation) ---
+    # --- guided exploration: repairs for the types the policy never produces (docs/repairs.md;
+    #     selfif.rl.guidance, selfif.rl.warmstart, selfif.rl.truncation) ---
     guidance: Literal["none", "repair"] = Field(
         "none", description="repair: in a group where no completion satisfies a repairable hard constraint, replace "
         "completions with code-repaired ones (guided GRPO)")
@@ -237,7 +323,11 @@ class TrainConfig(Section):
     @field_validator("grpo_args")
     @classmethod
     def _known_grpo_args(cls, v: dict[str, Any]) -> dict[str, Any]:
-        """A typo in a pass-through key fails at load time, not after the model has loaded."""
+        """A typo in a pass-through key fails at load time, not after the model has loaded; an
+        inf or nan (which the named fields refuse, and config.json could not hold) too."""
+        bad = sorted(str(k) for k, x in v.items() if not _finite(x))
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: expected finite numbers (no inf or nan)")
         if v:
             from dataclasses import fields
 
@@ -267,7 +357,8 @@ class EvalConfig(Section):
     """IFEval evaluation before and after training."""
 
     benchmark: str = Field(
-        DEFAULT_BENCHMARK, description="IFEval: a Hugging Face dataset id, or a local official input_data.jsonl (offline)")
+        DEFAULT_BENCHMARK, description="IFEval: a Hugging Face dataset id (google/IFEval falls back to its packaged copy offline), "
+        "or a local file in the official input_data.jsonl format")
     limit: int | None = Field(None, ge=1, description="evaluate the first N prompts only (None: all)")
     instruction_types: list[str] = Field(
         default_factory=list, description="keep only benchmark rows asking for one of these instruction ids, before "
@@ -333,49 +424,90 @@ def _files_by_content(value: Any) -> Any:
 
 
 class ConfigError(ValueError):
-    """A preset or override that does not validate; the message names the key."""
+    """A preset or override that does not validate; one line that names where the value came from
+    (``FILE:LINE`` of the preset, or the ``--set`` override) and the key."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))  # one line: the CLI prints it as the last one
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict, in place."""
+Sources = dict[tuple[Any, ...], str]
+"""Where each value that is not a default came from: key path -> ``FILE:LINE`` or ``--set KEY=VALUE``."""
+
+
+def _override_label(item: str) -> str:
+    return f"--set {item if len(item) <= 80 else item[:77] + '...'}"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], sources: Sources | None = None) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML, by the same strict reader as presets)
+    to a nested dict, in place; ``sources`` (if given) records each override as the value's origin."""
     for item in overrides:
+        label = _override_label(item)
         if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.learning_rate=1e-5")
+            raise ConfigError(f"{label}: expected KEY=VALUE, e.g. train.learning_rate=1e-5")
         key, raw = item.split("=", 1)
         node = data
         parts = key.strip().split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+                raise ConfigError(f"{label}: {p!r} is not a section")
+        try:
+            node[parts[-1]], _ = load_yaml(raw, label)
+        except InputError as e:  # the value is one line: its line number would say nothing
+            raise ConfigError(f"{label}: {e.message}") from None
+        if sources is not None:
+            path = tuple(parts)
+            for loc in [loc for loc in sources if loc[:len(path)] == path]:
+                del sources[loc]  # the file's value (and anything under it) is replaced
+            sources[path] = label
     return data
 
 
+def _where(loc: tuple[Any, ...], sources: Sources) -> str | None:
+    """The origin of the value at ``loc``: its own, else that of the nearest enclosing key."""
+    for i in range(len(loc), 0, -1):
+        if loc[:i] in sources:
+            return sources[loc[:i]]
+    return None
+
+
+def _error_line(err: Any, sources: Sources, fallback: str) -> str:
+    """One validation error as ``ORIGIN: key.path: reason``; a contradiction names the origin of
+    each field involved (a field left at its default has none)."""
+    loc = tuple(err["loc"])
+    fields = (err.get("ctx") or {}).get("fields")
+    origins = [_where(loc + (f,), sources) for f in fields] if fields else [_where(loc, sources)]
+    where = ", ".join(dict.fromkeys(o for o in origins if o)) or _where(loc, sources) or fallback
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {'.'.join(map(str, loc)) or '(config)'}: {msg}"
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Load a YAML preset (or defaults when ``path`` is None), apply overrides, validate."""
+    """Load a YAML preset (or defaults when ``path`` is None), apply overrides, validate.
+
+    Every failure is a :class:`ConfigError` of one line naming its origin: ``FILE:LINE`` for a
+    preset's value, ``--set KEY=VALUE`` for an override.
+    """
     data: dict[str, Any] = {}
+    sources: Sources = {}
     if path is not None:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"{p}: config file does not exist")
-        from selfif.io import InputError, read_text
-
         try:
-            data = yaml.safe_load(read_text(p, max_bytes=1 << 20))  # presets are a few kB; YAML parsing is slow
-        except InputError as e:  # not UTF-8 (file:line), a directory, over the size limit
+            data, lines = read_yaml(p, max_bytes=1 << 20)  # presets are a few kB; YAML parsing is slow
+        except InputError as e:  # invalid YAML, an alias, a duplicate key (file:line), not UTF-8, a directory, too big
             raise ConfigError(str(e)) from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or str(e).splitlines()[0]})") from None
         if data is None:  # an empty (e.g. truncated) preset must not silently mean "all defaults"
             raise ConfigError(f"{p}: config file is empty")
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping at top level")
-    apply_overrides(data, overrides or [])
+        sources = {loc: f"{p}:{line}" for loc, line in lines.items()}
+    apply_overrides(data, overrides or [], sources)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as e:
-        lines = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-        raise ConfigError(f"{path or '<defaults>'}: invalid config:\n  " + "\n  ".join(lines)) from None
+        fallback = str(path) if path is not None else "config"
+        raise ConfigError("; ".join(_error_line(err, sources, fallback) for err in e.errors())) from None

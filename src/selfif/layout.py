@@ -9,11 +9,16 @@ A pipeline run directory (``selfif run``)::
     config.json, manifest.json, report.md, ifeval_before_after.png
     seeds.jsonl, seeds.stats.json                 selfif seeds
     curriculum.jsonl, curriculum.stats.json       selfif synth
+    heldout.jsonl                                 selfif synth, with synth.heldout.types (leave-types-out split)
     label/{responses,pairs}.jsonl, audit.json     selfif label --audit
     rm/{selfif_rm.json,metrics.json,...}          selfif train-rm
     eval-before/{scores.json,...}                 selfif eval ifeval (the starting policy)
     policy/{checkpoint-*,final,plots,train_summary.json}   selfif train
     eval-after/{scores.json,...}                  selfif eval ifeval (policy/final)
+    heldout-{before,after}/{scores.json,...}      selfif eval ifeval -b heldout.jsonl (with synth.heldout.types)
+
+plus, while a process writes, its lock (``.selfif.lock`` in the run and evaluation directories,
+``.NAME.lock`` beside a file or checkpoint), and ``complete.json`` in each evaluation directory.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ BEFORE_AFTER_PNG = "ifeval_before_after.png"
 # --- stage outputs ---
 SEEDS = "seeds.jsonl"
 CURRICULUM = "curriculum.jsonl"
+HELDOUT = "heldout.jsonl"  # synth.heldout: prompts asking for the types left out of training (IFEval row format)
+HELDOUT_BEFORE, HELDOUT_AFTER = "heldout-before", "heldout-after"  # its evaluations, as eval-before/eval-after
 LABEL_DIR, RM_DIR, POLICY_DIR = "label", "rm", "policy"
 EVAL_BEFORE, EVAL_AFTER = "eval-before", "eval-after"
 
@@ -59,6 +66,24 @@ WARMSTART_VALIDATION = "validation.jsonl"  # its greedy answers to trained and h
 SCORES = "scores.json"
 EVAL_RESULTS_STRICT, EVAL_RESULTS_LOOSE = "eval_results_strict.jsonl", "eval_results_loose.jsonl"  # official per-row files
 COMPARE, COMPARE_MD = "compare.json", "compare.md"  # selfif eval compare --out
+EVAL_REPORT, PER_INSTRUCTION_PNG = "report.md", "per_instruction.png"
+EVAL_OUTPUTS = (RESPONSES, EVAL_RESULTS_STRICT, EVAL_RESULTS_LOOSE, SCORES, EVAL_REPORT, PER_INSTRUCTION_PNG)
+"""What one scoring writes into an evaluation directory, as one set (``selfif.io.output_set``)."""
+
+# --- bookkeeping of outputs (selfif.io) ---
+COMPLETE = "complete.json"
+"""Completion record of a set of files written together (an evaluation directory): written last,
+listing each file's size and digest; readers refuse a directory whose record says incomplete."""
+LOCK = ".selfif.lock"
+"""Lock file inside a directory a process writes in place (a run directory, an evaluation
+directory); it holds the PID of the process that holds the lock."""
+
+
+def lock_beside(path: Path) -> Path:
+    """``out/seeds.jsonl`` -> ``out/.seeds.jsonl.lock``: the lock of an output that is replaced
+    by a rename (a file, a reward-model directory), so it cannot live inside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
 
 
 def stats_path(out: Path) -> Path:

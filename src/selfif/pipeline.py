@@ -5,7 +5,9 @@ hash of the config sections it depends on (chained through its upstream stages).
 every stage whose hash matches and whose outputs exist, so an interrupted pipeline resumes at the
 first unfinished stage, and changing e.g. ``train.learning_rate`` reruns only training and the
 final evaluation. Stages that resume internally (label, train, eval) pick up their own partial
-files too.
+files too. An output directory whose completion record says its files are not one complete
+write (``complete.json``, :func:`selfif.io.completion_error`) counts as missing: its stage runs
+again. One run at a time holds the run directory's lock (``.selfif.lock``).
 """
 
 from __future__ import annotations
@@ -17,16 +19,36 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfif.config import PipelineConfig
-from selfif.io import InputError, atomic_write_json
+from selfif.io import InputError, atomic_write_json, completion_error, exclusive_lock
 from selfif.layout import MANIFEST, REPORT, RUN_CONFIG
+from selfif.memory import stage_peak
 from selfif.stages import Stage
 
 log = logging.getLogger(__name__)
+
+
+class _StageRecord(BaseModel):
+    """One stage's entry in ``manifest.json`` (what the runner reads back: hash and status)."""
+
+    model_config = ConfigDict(extra="allow")
+    hash: str
+    status: Literal["running", "done", "failed"]
+    seconds: float = Field(0, ge=0, allow_inf_nan=False)
+
+
+class _ManifestFile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    stages: dict[str, _StageRecord] = {}
+
+
+def _one_line_reason(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
 
 
 @dataclass
@@ -45,6 +67,10 @@ class Manifest:
             raise InputError(path, None, f"not a selfif manifest (invalid JSON: {e}); move it away to start a new run") from None
         if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
             raise InputError(path, None, "not a selfif manifest (expected {\"stages\": {...}}); move it away to start a new run")
+        try:
+            _ManifestFile.model_validate(data)
+        except ValidationError as e:
+            raise InputError(path, None, f"not a selfif manifest ({_one_line_reason(e)}); move it away to start a new run") from None
         return cls(path, data.get("stages", {}))
 
     def save(self) -> None:
@@ -69,14 +95,32 @@ def _move_aside(path: Path) -> Path:
 
 
 def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] | None = None) -> Manifest:
-    """Run ``stages`` in order, skipping up-to-date ones; returns the manifest."""
+    """Run ``stages`` in order, skipping up-to-date ones; returns the manifest.
+
+    The run directory is locked for the whole run (:func:`selfif.io.exclusive_lock`): a second
+    run on it stops with :class:`selfif.io.Busy`, naming the first one's PID, before it writes
+    anything (two runs at once left one's config.json beside the other's seeds).
+    """
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(run_dir, inside=True):
+        return _run_stages(cfg, stages, run_dir, set(force or []))
+
+
+def _incomplete_output(run_dir: Path, stage: Stage) -> InputError | None:
+    """Why an output of ``stage`` that exists cannot be trusted (a directory whose completion record
+    says its files are not one complete write, :func:`selfif.io.completion_error`), or None."""
+    for d in dict.fromkeys((run_dir / o).parent for o in stage.outputs):
+        if (err := completion_error(d)) is not None:
+            return err
+    return None
+
+
+def _run_stages(cfg: PipelineConfig, stages: list[Stage], run_dir: Path, force: set[str]) -> Manifest:
     manifest = Manifest.load(run_dir / MANIFEST)
     atomic_write_json(run_dir / RUN_CONFIG, cfg.model_dump(mode="json"))
     hashes: dict[str, str] = {}
     legacy: dict[str, str] = {}  # the hash manifests recorded before files counted by content
-    force = set(force or [])
     for stage in stages:
         h = _stage_hash(cfg, stage, hashes)
         hashes[stage.name] = h
@@ -85,6 +129,11 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
         if rec and rec.get("hash") == legacy[stage.name] != h:
             rec["hash"] = h  # same config, recorded under the older hash: not a change
         outputs_exist = all((run_dir / o).exists() for o in stage.outputs)
+        if outputs_exist and (broken := _incomplete_output(run_dir, stage)) is not None:
+            # Files of two writes side by side are no result: the stage writes them again (it
+            # resumes from its own partial files), and nothing downstream reads them meanwhile.
+            log.warning("stage %s: %s; running the stage again", stage.name, broken)
+            outputs_exist = False
         if rec and rec.get("status") == "done" and rec.get("hash") == h and outputs_exist \
                 and stage.name not in force and not stage.always:
             log.info("stage %-10s up to date (%.0f s when run), skipping", stage.name, rec.get("seconds", 0))
@@ -102,17 +151,21 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
         manifest.save()
         log.info("stage %-10s running", stage.name)
         t0 = time.time()
+        mem: dict[str, Any] = {}  # peak RSS of the stage (selfif.memory), filled when it ends
         try:
-            summary = stage.run(cfg, run_dir) or {}
+            with stage_peak() as mem:
+                summary = stage.run(cfg, run_dir) or {}
             missing = [o for o in stage.outputs if not (run_dir / o).exists()]
             if missing:
                 raise RuntimeError(f"stage {stage.name} finished without writing {missing}")
+            if (broken := _incomplete_output(run_dir, stage)) is not None:
+                raise broken
         except Exception as e:
             # Recorded so the manifest never claims a dead stage is still running. The hash is
             # kept: a rerun with the same config resumes the stage from its own partial files.
             manifest.stages[stage.name] = {
                 "hash": h, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                "seconds": round(time.time() - t0, 1), "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "seconds": round(time.time() - t0, 1), "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **mem,
             }
             manifest.save()
             raise StageFailed(stage.name, e) from e
@@ -121,6 +174,7 @@ def run_pipeline(cfg: PipelineConfig, stages: list[Stage], *, force: list[str] |
             "status": "done",
             "seconds": round(time.time() - t0, 1),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **mem,
             "summary": summary,
         }
         manifest.save()
@@ -167,7 +221,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         A stage that fails on bad input ends the run with the stage verb's one-line error (exit 2)
         and is marked ``failed`` in manifest.json; rerun to resume it.
         """
-        from selfif.clikit import fail, load_preset, user_errors
+        from selfif.clikit import fail, load_preset, user_error_message
         from selfif.stages import pipeline_stages
 
         if config_arg is not None and config is not None and config_arg != config:
@@ -178,7 +232,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         if run_dir:
             overrides.append(f"run_dir={run_dir}")
         cfg = load_preset(config or config_arg, overrides)
-        all_stages = pipeline_stages()
+        all_stages = pipeline_stages(cfg)  # a leave-types-out split adds its evaluations
         try:
             _check_stage_names("--force", force, all_stages)
             stages = _stop_after(all_stages, until)
@@ -186,12 +240,10 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             fail(e)
         try:
             manifest = run_pipeline(cfg, stages, force=force)
-        except StageFailed as e:
-            if isinstance(e.error, user_errors()):
+        except StageFailed as e:  # already marked failed in manifest.json
+            if user_error_message(e.error) is not None:  # the user's (bad input, a path): one line
                 fail(e.error)
-            raise
-        except user_errors() as e:  # a rejected manifest, before any stage ran
-            fail(e)
+            raise  # a bug: its traceback
         total = sum(s.get("seconds", 0) for s in manifest.stages.values())
         typer.echo(f"stages recorded: {len(manifest.stages)}, total stage time {total:.0f} s")
         if stages[-1].name != "report":

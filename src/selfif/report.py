@@ -14,7 +14,7 @@ from typing import Any
 from selfif.config import PipelineConfig
 from selfif.io import atomic_write_text
 from selfif.layout import (
-    AUDIT, BEFORE_AFTER_PNG, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, LABEL_DIR, MANIFEST, PLOTS_DIR, POLICY_DIR, REPORT, RM_DIR,
+    AUDIT, BEFORE_AFTER_PNG, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, HELDOUT_AFTER, HELDOUT_BEFORE, LABEL_DIR, MANIFEST, PLOTS_DIR, POLICY_DIR, REPORT, RM_DIR,
     RM_METRICS, RM_RELIABILITY, RUN_CONFIG, SCORES, SEEDS, TRAIN_SUMMARY, stats_path,
 )
 
@@ -29,6 +29,14 @@ def _f(x: Any, pct: bool = False) -> str:
     if isinstance(x, float):
         return f"{100 * x:.1f}" if pct else f"{x:.3f}"
     return str(x)
+
+
+def _rss(rec: dict[str, Any]) -> str:
+    """A stage's peak RSS cell: MB, ``*`` when it is the process's peak so far, children in brackets."""
+    if rec.get("peak_rss_mb") is None:
+        return "–"  # recorded before memory was measured, or the OS gives no figure
+    cell = f"{rec['peak_rss_mb']:,}" + ("*" if rec.get("peak_rss_scope") != "stage" else "")
+    return cell + (f" ({rec['children_peak_rss_mb']:,})" if rec.get("children_peak_rss_mb") else "")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -89,6 +97,11 @@ def _warmstart_section(warm: dict) -> str:
     losses = " -> ".join(f"{x:.2f}" for x in warm.get("epoch_loss") or [])
     lines = [f"{warm.get('prompts')} prompts, {warm.get('answers')} answers {json.dumps(warm.get('status', {}))}, "
              f"{warm.get('examples')} examples, {warm.get('updates')} updates, loss per epoch {losses or '-'}."]
+    types = warm.get("types") or {}
+    if types.get("mode") == "auto":  # chosen from the label audit (selfif.rl.warmstart.auto_types)
+        chosen = ", ".join(f"`{t}` {types['rates'][t]['asked_pass_rate']:.3f}" for t in types["chosen"])
+        lines += ["", f"Types (auto: asked pass rate on the policy's own curriculum answers below {types['threshold']}, "
+                      f"label audit): {chosen}."]
     val = warm.get("validation")
     if val:
         rows = []
@@ -127,6 +140,22 @@ def delta_line(run: Path) -> str:
     return delta_summary(comparison, (after.get("meta") or {}).get("instruction_types"))
 
 
+def _heldout_section(cfg: PipelineConfig, run: Path) -> list[str]:
+    """The leave-types-out split (synth.heldout) before and after, with the paired intervals the
+    after evaluation recorded; nothing when the run declares no split."""
+    if not cfg.synth.heldout.types:
+        return []
+    parts = ["## Held-out constraint types (never trained)", "",
+             f"Prompts asking only for {', '.join(f'`{t}`' for t in sorted(cfg.synth.heldout.types))}, from seeds "
+             "outside the curriculum, scored by the registry's verifiers.", ""]
+    before, after = _load(run / HELDOUT_BEFORE / SCORES), _load(run / HELDOUT_AFTER / SCORES)
+    if not (before and after):
+        return parts + ["_evaluation missing (stage not run yet)_", ""]
+    from selfif.eval.report import compare_report
+
+    return parts + [f"{before.get('n_prompts')} prompts.", "", compare_report(before, after, comparison=after.get("comparison")), ""]
+
+
 def write_report(cfg: PipelineConfig, run: Path) -> Path:
     run = Path(run)
     manifest = _load(run / MANIFEST) or {"stages": {}}
@@ -150,10 +179,15 @@ def write_report(cfg: PipelineConfig, run: Path) -> Path:
     else:
         parts += ["_evaluation missing (stage not run yet)_", ""]
 
-    parts += ["## Stage wall-clock time", ""]
-    rows = [[name, rec.get("status", ""), f"{rec.get('seconds', 0):.0f}"] for name, rec in manifest["stages"].items()
-            if name != "report"]
-    parts += [_table(["stage", "status", "seconds"], rows), ""]
+    parts += _heldout_section(cfg, run)
+    parts += ["## Stage wall-clock time and peak memory", ""]
+    rows = [[name, rec.get("status", ""), f"{rec.get('seconds', 0):.0f}", _rss(rec)]
+            for name, rec in manifest["stages"].items() if name != "report"]
+    parts += [_table(["stage", "status", "seconds", "peak RSS (MB)"], rows), "",
+              "Peak resident memory of the `selfif` process while the stage ran (`selfif.memory`: Linux's "
+              "high-water mark, reset when the stage starts); `*`: the process's peak so far, where the "
+              "mark could not be reset; in brackets, the largest child process it started (such as the scorer's "
+              "forked workers, whose pages are largely shared with the main process), measured on its own.", ""]
 
     seeds = _load(stats_path(run / SEEDS))
     if seeds:

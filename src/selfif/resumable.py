@@ -127,6 +127,8 @@ def _refuse_mismatch(partial: Path, meta: Path, ident: dict[str, Any], restart_h
         old = read_json(meta)
     except InputError as e:  # located (line, not UTF-8, bad JSON); add how to start over
         raise InputError(meta, e.line, f"{e.message}; {restart_hint}") from None
+    if not isinstance(old, dict):
+        raise InputError(meta, None, f"expected a JSON object (the generation settings), got {type(old).__name__}; {restart_hint}")
     if old.get("format") != FORMAT:
         old = _legacy(old)
         ident = {k: v for k, v in ident.items() if k in old}
@@ -144,6 +146,7 @@ def _done_rows(partial: Path, wanted: Mapping[Hashable, Job], key_of: Callable[[
     """Responses already in the partial file for wanted keys; a wanted key whose prompt differs
     is an error (the inputs changed under the same key), rows for keys not wanted are ignored."""
     done: dict[Hashable, str] = {}
+    first: dict[Hashable, int] = {}
     for lineno, rec in iter_jsonl_lines(partial):
         try:
             row = ResponseRow.model_validate(rec)
@@ -155,7 +158,10 @@ def _done_rows(partial: Path, wanted: Mapping[Hashable, Job], key_of: Callable[[
             continue
         if job.prompt != row.prompt:
             raise InputError(partial, lineno, f"row {key!r} answers another prompt than the input now has")
-        done[key] = row.response
+        if key in done:  # we never write a key twice: the file was edited or mixed from two runs
+            raise InputError(partial, lineno, f"row {key!r} is already answered at line {first[key]}; "
+                                              "which answer counts is not defined")
+        done[key], first[key] = row.response, lineno
     return done
 
 

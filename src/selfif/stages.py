@@ -13,8 +13,8 @@ from typing import Any
 
 from selfif.config import PipelineConfig
 from selfif.layout import (
-    AUDIT, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, FINAL_DIR, LABEL_DIR, PAIRS, POLICY_DIR, REPORT, RM_DIR, RM_META,
-    SCORES, SEEDS,
+    AUDIT, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, FINAL_DIR, HELDOUT, HELDOUT_AFTER, HELDOUT_BEFORE, LABEL_DIR, PAIRS,
+    POLICY_DIR, REPORT, RM_DIR, RM_META, SCORES, SEEDS,
 )
 
 
@@ -85,6 +85,22 @@ def _eval(which: str):
     return run_eval
 
 
+def _heldout_eval(which: str):
+    """The leave-types-out check (synth.heldout): the policy answers ``heldout.jsonl`` (prompts asking
+    for hard types training never saw) with eval.generation's decoding, scored by the registry's
+    verifiers; after training, paired against the before evaluation with bootstrap intervals."""
+    def run_eval(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
+        from selfif.eval.ifeval import evaluate_ifeval
+
+        model = cfg.model if which == HELDOUT_BEFORE else str(run / POLICY_DIR / FINAL_DIR)
+        scores = evaluate_ifeval(model, run / HELDOUT, run / which, generation=cfg.eval.generation,
+                                 baseline=run / HELDOUT_BEFORE if which == HELDOUT_AFTER else None)
+        return {**{k: scores[k] for k in ("prompt_level_strict", "prompt_level_loose", "instruction_level_strict", "instruction_level_loose")},
+                "n_prompts": scores["n_prompts"], "types": sorted(cfg.synth.heldout.types)}
+
+    return run_eval
+
+
 def _train(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
     from selfif.rl.trainer import train_policy
 
@@ -99,8 +115,15 @@ def _report(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
     return {"report": str(path)}
 
 
-def pipeline_stages() -> list[Stage]:
-    """The stages in data-flow order, with the config sections each depends on."""
+def pipeline_stages(cfg: PipelineConfig | None = None) -> list[Stage]:
+    """The stages in data-flow order, with the config sections each depends on; with a
+    leave-types-out split (``synth.heldout.types`` in ``cfg``) also its evaluations before and
+    after training."""
+    heldout = bool(cfg is not None and cfg.synth.heldout.types)
+    before = [Stage("heldout-before", ("model", "eval"), ("synth",), (f"{HELDOUT_BEFORE}/{SCORES}",),
+                    _heldout_eval(HELDOUT_BEFORE), clean=(HELDOUT_BEFORE,))] if heldout else []
+    after = [Stage("heldout-after", ("eval",), ("train", "heldout-before"), (f"{HELDOUT_AFTER}/{SCORES}",),
+                   _heldout_eval(HELDOUT_AFTER), clean=(HELDOUT_AFTER,))] if heldout else []
     return [
         Stage("seeds", ("seeds",), (), (SEEDS,), _seeds),
         Stage("synth", ("synth",), ("seeds",), (CURRICULUM,), _synth),
@@ -108,9 +131,11 @@ def pipeline_stages() -> list[Stage]:
               clean=(LABEL_DIR,)),
         Stage("train-rm", ("rm",), ("label",), (f"{RM_DIR}/{RM_META}",), _train_rm, clean=(RM_DIR,)),
         Stage("eval-before", ("model", "eval"), (), (f"{EVAL_BEFORE}/{SCORES}",), _eval(EVAL_BEFORE), clean=(EVAL_BEFORE,)),
+        *before,
         Stage("train", ("model", "train", "reward"), ("synth", "train-rm"), (f"{POLICY_DIR}/{FINAL_DIR}/config.json",), _train,
               clean=(POLICY_DIR,)),
         Stage("eval-after", ("eval",), ("train",), (f"{EVAL_AFTER}/{SCORES}",), _eval(EVAL_AFTER), clean=(EVAL_AFTER,)),
+        *after,
         Stage("report", (), ("eval-before", "eval-after", "label", "train-rm", "train"), (REPORT,), _report,
               always=True),
     ]

@@ -24,7 +24,8 @@ words, postscript markers and section splitters as regular expressions, so a kwa
 make scoring hang (``(a+)+$`` on ``"a" * 24 + "!"`` takes seconds, doubling per character).
 Every such kwarg is still matched as a regex (every IFEval keyword is plain text, so verdicts are
 unchanged), but :func:`regex_hazard` patterns (unbounded or nested repeats, repeats over 16,
-back-references) are refused by ``check_kwargs`` with a :class:`ConstraintError` naming the kwarg.
+back-references, more than 256 ways to match from one position) are refused by ``check_kwargs``
+with a :class:`ConstraintError` naming the kwarg.
 """
 
 from __future__ import annotations
@@ -135,15 +136,54 @@ def _regex(*names: str):
 
 
 _MAX_BOUNDED_REPEAT = 16
+_MAX_PATHS = 256
+
+
+def _match_paths(items) -> int:
+    """How many ways a backtracking matcher can walk ``items`` from one start position (capped
+    at ``_MAX_PATHS + 1``): a sequence multiplies its parts, an alternation adds its branches,
+    ``x{lo,hi}`` sums ``paths(x) ** k`` for k in lo..hi; lookarounds are counted as if they
+    multiplied (an over-estimate, which is the safe side). Unbounded repeats are refused before."""
+    from re import _constants as C
+
+    cap = _MAX_PATHS + 1
+    total = 1
+    for op, av in items:
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            lo, hi, sub = av
+            p, n = _match_paths(sub), 0
+            for k in range(lo, min(hi, _MAX_BOUNDED_REPEAT) + 1):
+                n = min(cap, n + min(cap, p**k) if p > 1 else n + 1)
+        elif op is C.SUBPATTERN:
+            n = _match_paths(av[-1])
+        elif op is C.BRANCH:
+            n = min(cap, sum(_match_paths(b) for b in av[1]))
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            n = _match_paths(av[-1])
+        elif op is C.ATOMIC_GROUP:
+            n = _match_paths(av)
+        else:  # one character, class, category or anchor: one way
+            n = 1
+        total = min(cap, total * n)
+    return total
 
 
 def regex_hazard(pattern: str) -> str | None:
     """Why ``pattern`` could take super-linear time to search, or ``None``.
 
     Searching costs up to (text length) x (work per start position); this keeps the work per
-    position small and bounded: no unbounded repeat (``*``, ``+``, ``{n,}``: ``a+b`` on a
-    megabyte of ``a`` is quadratic), no repeat inside a repeat (``(a+)+`` is exponential), no
-    repeat over more than 16, and no back-reference. Plain words pass.
+    position small and bounded, so every accepted pattern searches in time linear in the
+    response: no unbounded repeat (``*``, ``+``, ``{n,}``: ``a+b`` on a megabyte of ``a`` is
+    quadratic), no repeat inside a repeat (``(a+)+`` is exponential), no repeat over more than
+    16, no back-reference, and at most 256 ways to walk the pattern from one position
+    (:func:`_match_paths`: ``a?`` thirty times, then ``a`` thirty times, has 2**30 and hangs on
+    thirty ``a``; so does ``(a|a)`` thirty times). Plain words have one way and pass.
+
+    Why a bound on the pattern rather than another engine: RE2 (``google-re2``) matches in linear
+    time, but its ``\\b``, ``\\w`` and ``\\s`` are ASCII-only, so verdicts on non-English text
+    would differ from the official checkers, which use Python's ``re``; and ``re`` cannot be
+    interrupted by a per-match time limit from a worker thread. The bound keeps ``re`` (exact
+    official semantics) and refuses only patterns no IFEval kwarg uses.
     """
     from re import _constants as C
     from re import _parser
@@ -170,15 +210,20 @@ def regex_hazard(pattern: str) -> str | None:
                 why = walk(av[-1], in_repeat)
             elif op is C.BRANCH:
                 why = next((w for b in av[1] if (w := walk(b, in_repeat))), None)
-            elif op in (C.ASSERT, C.ASSERT_NOT, C.ATOMIC_GROUP):
+            elif op in (C.ASSERT, C.ASSERT_NOT):
                 why = walk(av[-1], in_repeat)
+            elif op is C.ATOMIC_GROUP:
+                why = walk(av, in_repeat)
             else:
                 why = None
             if why:
                 return why
         return None
 
-    return walk(tree, False)
+    why = walk(tree, False)
+    if why is None and _match_paths(tree) > _MAX_PATHS:
+        why = f"more than {_MAX_PATHS} ways to match from one position (chained optional parts or alternatives)"
+    return why
 
 
 def _all(*checks):

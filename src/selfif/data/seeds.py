@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from selfif.config import DEFAULT_BENCHMARK, SeedsConfig
 from selfif.data import filters
 from selfif.data.sources import RawSeed, StreamStats, iter_file, iter_source
-from selfif.io import MAX_PROMPT_CHARS, InputError, atomic_write_json, write_jsonl
+from selfif.io import MAX_PROMPT_CHARS, InputError, atomic_write_json, exclusive_lock, output_set, write_jsonl
 from selfif.layout import stats_path
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,17 @@ def build_seeds(cfg: SeedsConfig, *, limit_records: int | None = None, progress:
 
 
 def write_seeds(seeds: list[Seed], stats: dict, out: str | Path) -> tuple[Path, Path]:
-    """Write ``seeds.jsonl`` and ``seeds.stats.json`` next to it, atomically."""
+    """Write ``seeds.jsonl`` and ``seeds.stats.json`` next to it, as one pair: both are written
+    in full before either replaces the earlier pair (:func:`selfif.io.output_set`), so a full disk
+    leaves the earlier seeds and their statistics, never new seeds beside old statistics. Neither
+    may replace the source or a decontamination file (``--source X.jsonl --out X.jsonl``), and
+    one process at a time writes them (``.seeds.jsonl.lock``; a second one exits 2)."""
     out = Path(out)
-    write_jsonl(out, seeds)
     stats_file = stats_path(out)
-    atomic_write_json(stats_file, stats)
+    inputs = [stats.get("source"), *stats.get("decontaminated_against", [])]
+    with exclusive_lock(out, inside=False), output_set(out.parent, (out.name, stats_file.name), inputs=inputs, record=None) as tmp:
+        write_jsonl(tmp / out.name, seeds)
+        atomic_write_json(tmp / stats_file.name, stats)
     return out, stats_file
 
 

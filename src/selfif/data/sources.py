@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfif.io import InputError, iter_jsonl_lines, iter_text_lines, locate_not_utf8
+from selfif.io import InputError, check_text, iter_jsonl_lines, iter_text_lines, locate_not_utf8
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ def _iter_json_array(path: Path, chunk_chars: int, stats: StreamStats) -> Iterat
                 return
             try:
                 obj, end = decoder.raw_decode(buf, pos)
+            except RecursionError:  # nesting deeper than the interpreter's limit
+                raise InputError(path, line_base + buf.count("\n", 0, pos), "not valid JSON (nested too deeply)") from None
             except json.JSONDecodeError as e:
                 if not _incomplete(e, buf):
                     raise InputError(path, line_base + buf.count("\n", 0, e.pos), f"not valid JSON ({e.msg})") from None
@@ -118,6 +120,8 @@ def _iter_json_array(path: Path, chunk_chars: int, stats: StreamStats) -> Iterat
                 stats.truncated_bytes = len(buf[pos:].encode("utf-8"))
                 log.info("%s: stopped at a record cut off by the end of the file (%d bytes dropped)", path, stats.truncated_bytes)
                 return
+            except ValueError as e:  # an integer over Python's digit limit (int_max_str_digits)
+                raise InputError(path, line_base + buf.count("\n", 0, pos), f"not valid JSON ({e})") from None
             if not isinstance(obj, dict):
                 raise InputError(path, line_base + buf.count("\n", 0, pos), f"expected a JSON object, got {type(obj).__name__}")
             stats.records += 1
@@ -137,6 +141,7 @@ def iter_sharegpt(path: str | os.PathLike | None = None, stats: StreamStats | No
             continue
         text = conv[0].get("value")
         if isinstance(text, str):
+            check_text(text, path, None)  # a lone surrogate escape is not text (and could not be written)
             yield RawSeed(f"sharegpt-{i:06d}", text, "sharegpt")
 
 
@@ -158,17 +163,23 @@ def iter_file(path: str | os.PathLike, column: str | None = None, name: str | No
     if not path.exists():
         raise InputError(path, None, "file does not exist")
     if path.suffix.lower() == ".csv":
-        # csv reads from the bounded line reader: a bad byte or a huge line is reported at its line
-        reader = csv.DictReader(line for _, line in iter_text_lines(path))
+        # csv reads from the bounded line reader: a bad byte or a huge line is reported at its line.
+        # strict: a quote left open is an error at the end of the file, not one record swallowing
+        # every row after it; the error names the line where that record (and its quote) began.
+        reader = csv.DictReader((line for _, line in iter_text_lines(path)), strict=True)
+        start = 1  # line where the record being read begins
         try:
             col = _pick_column(list(reader.fieldnames or []), column, path, 1)
+            start = reader.line_num + 1
             for i, row in enumerate(reader):
                 text = row.get(col)
                 if text is None:
                     raise InputError(path, reader.line_num, f"row has no value for column {col!r}")
                 yield RawSeed(f"{name}-{i:06d}", text, name)
+                start = reader.line_num + 1
         except csv.Error as e:
-            raise InputError(path, reader.line_num, f"not valid CSV ({e})") from None
+            why = "a quoted field opens in this record and is never closed" if "end of data" in str(e) else str(e)
+            raise InputError(path, start, f"not valid CSV ({why})") from None
         return
     col = None
     for lineno, obj in iter_jsonl_lines(path):

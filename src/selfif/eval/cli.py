@@ -12,10 +12,11 @@ from typing import Optional
 
 import typer
 
-from selfif.clikit import fail, from_preset
+from selfif.clikit import from_preset
+from selfif.eval.bootstrap import MAX_RESAMPLES, MAX_SEED
 
-BENCHMARK_HELP = ("IFEval benchmark: a Hugging Face dataset id (default google/IFEval, via eval.benchmark) or a local "
-                  "JSONL file in the official input_data.jsonl format (offline).")
+BENCHMARK_HELP = ("IFEval benchmark: a Hugging Face dataset id (default google/IFEval, via eval.benchmark; offline, "
+                  "its copy packaged with selfif) or a local JSONL file in the official input_data.jsonl format.")
 
 
 def _print_scores(scores: dict, out: Path) -> None:
@@ -63,7 +64,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
 
         Defaults come from the preset's ``eval`` section (greedy, 512 new tokens, google/IFEval).
         """
-        from selfif.clikit import load_preset, user_errors, with_flags
+        from selfif.clikit import load_preset, with_flags
         from selfif.eval.ifeval import evaluate_ifeval
 
         pc = load_preset(config, set_)
@@ -71,11 +72,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             backend=backend, max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed,
             precision=precision,
         )))  # fmt: skip
-        try:
-            scores = evaluate_ifeval(model or pc.model, ec.benchmark, out, limit=ec.limit, generation=ec.generation,
-                                     instruction_types=ec.instruction_types, baseline=baseline, restart=restart)
-        except user_errors() as e:
-            fail(e)
+        scores = evaluate_ifeval(model or pc.model, ec.benchmark, out, limit=ec.limit, generation=ec.generation,
+                                 instruction_types=ec.instruction_types, baseline=baseline, restart=restart)
         _print_scores(scores, out)
 
     @score_app.command("ifeval")
@@ -88,39 +86,58 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
     ) -> None:
         """Score an existing responses file (rows matched to the benchmark by prompt text)."""
-        from selfif.clikit import load_preset, user_errors
+        from selfif.clikit import load_preset
         from selfif.eval.ifeval import score_file
 
-        try:
-            scores = score_file(responses, benchmark or load_preset(config, set_).eval.benchmark, out, baseline=baseline)
-        except user_errors() as e:
-            fail(e)
+        scores = score_file(responses, benchmark or load_preset(config, set_).eval.benchmark, out, baseline=baseline)
         _print_scores(scores, out)
+
+    @eval_app.command("control")
+    def eval_control(
+        seeds: Path = typer.Argument(..., help="seeds.jsonl of held-out prompts ({\"id\", \"text\", \"source\"} rows) never drawn for training."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Alias, checkpoint directory or hub id (default: the preset's model).", show_default=from_preset("model")),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer the first N prompts only."),
+        out: Path = typer.Option(Path("runs/control"), "--out", "-o", help="Output directory (rerun the same command to resume)."),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, show_default=from_preset("eval.generation.max_new_tokens")),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (eval.generation, top-level model); flags override it."),
+        set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. eval.generation.max_new_tokens=256."),
+        baseline: Optional[Path] = typer.Option(None, "--baseline", help="An earlier control directory of the same prompts: paired quality differences with 95 % intervals."),
+        restart: bool = typer.Option(False, "--restart", help="Discard responses.partial.jsonl and generate again."),
+    ) -> None:
+        """Answer constraint-free prompts and report answer quality only (length, loops, unasked formats, relevance)."""
+        from selfif.clikit import load_preset, with_flags
+        from selfif.eval.control import evaluate_control
+
+        pc = load_preset(config, set_)
+        gen = with_flags(pc.eval.generation, dict(max_new_tokens=max_new_tokens))
+        scores = evaluate_control(model or pc.model, seeds, out, gen, limit=limit, baseline=baseline, restart=restart)
+        q = scores["quality"]
+        typer.echo(f"control set, {scores['n_prompts']} prompts: median {q['words']['median']:g} words, "
+                   f"{q['looping']['looping']} end in a loop" + (f", relevance {q['relevance']['mean']:.3f}" if q["relevance"] else ""))
+        typer.echo(f"outputs in {out}/ (scores.json, report.md, responses.jsonl)")
 
     @eval_app.command("compare")
     def eval_compare(
         before: Path = typer.Argument(..., help="Evaluation directory of the starting policy (eval ifeval / score ifeval --out)."),
         after: Path = typer.Argument(..., help="Evaluation directory of the trained policy, same prompts."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write compare.json and compare.md here."),
-        resamples: Optional[int] = typer.Option(None, "--resamples", min=100, help="Bootstrap resamples (default: bootstrap.RESAMPLES)."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Bootstrap seed; the result is deterministic given it (default: bootstrap.SEED)."),
+        resamples: Optional[int] = typer.Option(None, "--resamples", min=100, max=MAX_RESAMPLES, help="Bootstrap resamples (default: bootstrap.RESAMPLES)."),
+        seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Bootstrap seed; the result is deterministic given it (default: bootstrap.SEED)."),
     ) -> None:
         """Before/after deltas of two evaluations of the same prompts, each with a paired bootstrap 95 % interval."""
-
-        from selfif.clikit import user_errors
         from selfif.eval.bootstrap import compare_dirs
         from selfif.eval.report import compare_report, delta_summary
-        from selfif.io import atomic_write_json, atomic_write_text, read_json
+        from selfif.eval.scoring import read_scores
+        from selfif.io import InputError, atomic_write_json, atomic_write_text
         from selfif.layout import COMPARE, COMPARE_MD, SCORES
 
-        try:
-            comparison = compare_dirs(before, after, **{k: v for k, v in dict(resamples=resamples, seed=seed).items() if v is not None})
-            scores = [read_json(d / SCORES) for d in (before, after)]
-        except (*user_errors(), ValueError) as e:
-            fail(e)
+        if out is not None and out.exists() and not out.is_dir():  # before any work: --out is a directory
+            raise InputError(out, None, "--out exists and is not a directory")
+        comparison = compare_dirs(before, after, **{k: v for k, v in dict(resamples=resamples, seed=seed).items() if v is not None})
+        scores = [read_scores(d / SCORES) for d in (before, after)]
         table = compare_report(*scores, comparison=comparison)
-        typer.echo(table)
-        if out is not None:
+        if out is not None:  # written before anything is printed: a failed write leaves no half-shown result
             atomic_write_json(out / COMPARE, comparison)
             atomic_write_text(out / COMPARE_MD, f"# IFEval: `{after}` vs `{before}`\n\n{table}")
+        typer.echo(table)
         typer.echo(delta_summary(comparison))

@@ -9,6 +9,11 @@ Output directory layout (docs/artifacts.md, "IFEval outputs"):
 - ``responses.jsonl`` – official ``input_response_data`` format, ``{"prompt", "response"}``.
 - ``eval_results_strict.jsonl`` / ``eval_results_loose.jsonl`` – official per-row files.
 - ``scores.json``, ``report.md``, ``per_instruction.png``.
+- ``complete.json`` – written last, after the files above are renamed into place together
+  (:func:`selfif.io.output_set`); readers refuse a directory whose record says incomplete.
+- ``.selfif.lock`` – held while a process generates or writes here: a second one exits 2.
+
+No output may replace an input (``score ifeval X/responses.jsonl --out X`` is refused).
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ from selfif.eval.bootstrap import compare_verdicts, load_baseline, verdicts_from
 from selfif.eval.report import plot_per_instruction, render_report
 from selfif.eval.scoring import Judged, aggregate, judge
 from selfif.inference import SamplingParams, generator_identity, load_for, sampling_params
-from selfif.io import InputError, atomic_write_json, atomic_write_text, iter_jsonl_rows, read_jsonl, write_jsonl
-from selfif.layout import EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT, GENERATION_INFO, RESPONSES, SCORES
+from selfif.io import (
+    InputError, atomic_write_json, atomic_write_text, check_inputs_survive, exclusive_lock, iter_jsonl_rows, output_set,
+    write_jsonl,
+)
+from selfif.layout import (
+    EVAL_OUTPUTS, EVAL_REPORT, EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT, GENERATION_INFO, PER_INSTRUCTION_PNG, RESPONSES,
+    SCORES,
+)
 from selfif.resumable import PARTIAL, Job, ResponseRow, fingerprint, generate_resumable
 
 log = logging.getLogger(__name__)
@@ -77,15 +88,30 @@ def generate_responses(
     return run.responses, counts
 
 
-def write_outputs(out_dir: str | os.PathLike, judged: Judged, scores: Mapping[str, Any]) -> None:
-    """Write every scoring artifact atomically (responses.jsonl, official per-row files, scores, report, PNG)."""
-    out = Path(out_dir)
-    write_jsonl(out / RESPONSES, ({"prompt": r.row.prompt, "response": r.response} for r in judged.results))
-    write_jsonl(out / EVAL_RESULTS_STRICT, (r.official(loose=False) for r in judged.results))
-    write_jsonl(out / EVAL_RESULTS_LOOSE, (r.official(loose=True) for r in judged.results))
-    atomic_write_json(out / SCORES, scores)
-    atomic_write_text(out / "report.md", render_report(scores))
-    plot_per_instruction(scores, out / "per_instruction.png")
+def write_outputs(out_dir: str | os.PathLike, judged: Judged, scores: Mapping[str, Any],
+                  inputs: Sequence[str | os.PathLike | None] = ()) -> None:
+    """Write every scoring artifact (responses.jsonl, official per-row files, scores, report, PNG)
+    as one set (:func:`selfif.io.output_set`): a failure part-way leaves the earlier set as it was,
+    and ``complete.json``, written last, lets ``eval compare``, ``--baseline`` and ``selfif run``
+    refuse a directory whose files come from two writes. None of them may replace an ``inputs`` file."""
+    with output_set(out_dir, EVAL_OUTPUTS, inputs=inputs) as out:
+        write_jsonl(out / RESPONSES, ({"prompt": r.row.prompt, "response": r.response} for r in judged.results))
+        write_jsonl(out / EVAL_RESULTS_STRICT, (r.official(loose=False) for r in judged.results))
+        write_jsonl(out / EVAL_RESULTS_LOOSE, (r.official(loose=True) for r in judged.results))
+        atomic_write_json(out / SCORES, scores)
+        atomic_write_text(out / EVAL_REPORT, render_report(scores))
+        plot_per_instruction(scores, out / PER_INSTRUCTION_PNG)
+
+
+def _inputs(benchmark: str | os.PathLike, baseline: str | os.PathLike | None, *files: str | os.PathLike) -> list[Path]:
+    """The files a scoring reads (a local benchmark, the baseline's per-row files, ``files``):
+    none of its outputs may replace one of them."""
+    found = [Path(f) for f in files]
+    if Path(benchmark).is_file():
+        found.append(Path(benchmark))
+    if baseline is not None:
+        found += [Path(baseline) / EVAL_RESULTS_STRICT, Path(baseline) / EVAL_RESULTS_LOOSE]
+    return found
 
 
 def _summarise(scores: Mapping[str, Any], out: Path) -> None:
@@ -125,29 +151,32 @@ def evaluate_ifeval(
     """
     out = Path(out_dir)
     rows = load_benchmark(benchmark, limit, instruction_types=instruction_types)
+    inputs = _inputs(benchmark, baseline)
+    check_inputs_survive([out / n for n in EVAL_OUTPUTS], inputs)  # before the generation, not after it
     base = load_baseline(baseline, rows) if baseline is not None else None
-    sp, _ = _sampling(generation)
-    t0 = time.perf_counter()
-    responses, counts = generate_responses(model, rows, out, generation, generator=generator, progress=progress, restart=restart)
-    t_gen = time.perf_counter() - t0
-    judged = judge([responses[r.prompt] for r in rows], rows, progress=progress)
-    scores = aggregate(judged)
-    scores["meta"] = {
-        "model": model,
-        "benchmark": str(benchmark),
-        "limit": limit,
-        "generation": {"max_new_tokens": sp.max_new_tokens, "temperature": sp.temperature, "top_p": sp.top_p, "seed": sp.seed, "batch_size": sp.batch_size, "backend": counts["backend"]},
-        "precision": counts["precision"],
-        "resumed": counts["resumed"],
-        "generated": counts["generated"],
-        "generation_seconds": round(t_gen, 2),
-        "instruction_types": list(instruction_types) if instruction_types else None,
-    }
-    if base is not None:
-        scores["comparison"] = compare_verdicts(base, verdicts_from_results(judged.results), baseline, out)
-    write_outputs(out, judged, scores)
-    _summarise(scores, out)
-    return scores
+    with exclusive_lock(out, inside=True):  # one writer: two evaluations must not append to one partial file
+        sp, _ = _sampling(generation)
+        t0 = time.perf_counter()
+        responses, counts = generate_responses(model, rows, out, generation, generator=generator, progress=progress, restart=restart)
+        t_gen = time.perf_counter() - t0
+        judged = judge([responses[r.prompt] for r in rows], rows, progress=progress)
+        scores = aggregate(judged)
+        scores["meta"] = {
+            "model": model,
+            "benchmark": str(benchmark),
+            "limit": limit,
+            "generation": {"max_new_tokens": sp.max_new_tokens, "temperature": sp.temperature, "top_p": sp.top_p, "seed": sp.seed, "batch_size": sp.batch_size, "backend": counts["backend"]},
+            "precision": counts["precision"],
+            "resumed": counts["resumed"],
+            "generated": counts["generated"],
+            "generation_seconds": round(t_gen, 2),
+            "instruction_types": list(instruction_types) if instruction_types else None,
+        }
+        if base is not None:
+            scores["comparison"] = compare_verdicts(base, verdicts_from_results(judged.results), baseline, out)
+        write_outputs(out, judged, scores, inputs)
+        _summarise(scores, out)
+        return scores
 
 
 def read_responses(path: str | os.PathLike, rows: list[BenchmarkRow]) -> dict[str, str]:
@@ -182,16 +211,20 @@ def score_file(
     Benchmark rows without a response are not scored; they are listed in ``missing_keys``.
     ``baseline`` adds ``comparison`` as in :func:`evaluate_ifeval`.
     """
+    out = Path(out_dir)
+    inputs = _inputs(benchmark, baseline, responses_path)
+    check_inputs_survive([out / n for n in EVAL_OUTPUTS], inputs)  # `score X/responses.jsonl --out X`
     rows = load_benchmark(benchmark)
     responses = read_responses(responses_path, rows)
     base = load_baseline(baseline, [r for r in rows if r.prompt in responses]) if baseline is not None else None
-    judged = judge(responses, rows, progress=progress)
-    scores = aggregate(judged)
-    scores["meta"] = {"responses": str(responses_path), "benchmark": str(benchmark)}
-    if base is not None:
-        scores["comparison"] = compare_verdicts(base, verdicts_from_results(judged.results), baseline, out_dir)
-    if judged.missing_keys:
-        log.warning("%d benchmark prompts have no response in %s; scored the %d that do", len(judged.missing_keys), responses_path, len(judged.results))
-    write_outputs(out_dir, judged, scores)
-    _summarise(scores, Path(out_dir))
+    with exclusive_lock(out, inside=True):
+        judged = judge(responses, rows, progress=progress)
+        scores = aggregate(judged)
+        scores["meta"] = {"responses": str(responses_path), "benchmark": str(benchmark)}
+        if base is not None:
+            scores["comparison"] = compare_verdicts(base, verdicts_from_results(judged.results), baseline, out)
+        if judged.missing_keys:
+            log.warning("%d benchmark prompts have no response in %s; scored the %d that do", len(judged.missing_keys), responses_path, len(judged.results))
+        write_outputs(out, judged, scores, inputs)
+    _summarise(scores, out)
     return scores

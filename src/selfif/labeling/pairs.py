@@ -10,7 +10,7 @@ kwargs), which the audit uses to measure how often the contrast assumption holds
 
 With ``repair_positives`` a hard c_k also gets a third pair: the L_{k-1} response (which was not
 asked for c_k) repaired by code for c_k (``registry.repair``), labelled 1 with source ``repair``.
-The contrastive labels sit at chance on the types the policy never follows (issue 12); a repair
+The contrastive labels sit at chance on the types the policy never follows (the audit shows it); a repair
 is a positive that differs from a real negative only in what the constraint asks for.
 """
 

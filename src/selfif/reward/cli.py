@@ -32,7 +32,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         min_audit_accuracy: Optional[float] = typer.Option(None, "--min-audit-accuracy", min=0.0, max=1.0, help="With --audit: drop types whose pseudo-label accuracy is lower (0.0 = keep all).", show_default=from_preset("rm.min_audit_accuracy")),
         seed: Optional[int] = typer.Option(None, "--seed", show_default=from_preset("rm.seed")),
         save_every: int = typer.Option(200, "--save-every", min=1, help="Save resumable state every N steps (and each epoch)."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing checkpoint in --out."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the checkpoint in --out (only a directory train-rm wrote; anything else there is refused, never deleted)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset (rm section); flags override it."),
         set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. rm.epochs=2 (repeatable)."),
     ) -> None:
@@ -65,6 +65,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         max_items: int = typer.Option(1024, "--max-items", min=1, help="Items per request (more: HTTP 413)."),
         batch_window_ms: float = typer.Option(5.0, "--batch-window-ms", min=0.0, help="How long to collect concurrent requests."),
         max_batch_items: int = typer.Option(256, "--max-batch-items", min=1),
+        body_timeout_s: float = typer.Option(30.0, "--body-timeout-s", min=0.1, max=3600.0, help="A request body must arrive within this (else HTTP 408)."),
         docs: bool = typer.Option(False, "--docs", help="Also serve /docs and /openapi.json (off by default)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML preset: the checkpoint defaults to its run_dir/rm."),
         set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. run_dir=runs/cpu-2h (repeatable)."),
@@ -79,6 +80,6 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         if not (checkpoint / RM_META).exists():
             fail(FileNotFoundError(f"{checkpoint} is not a reward-model checkpoint (no {RM_META})"))
         try:
-            serve(str(checkpoint), host, port, ServerLimits(max_body_bytes, max_items, batch_window_ms, max_batch_items), docs=docs)
+            serve(str(checkpoint), host, port, ServerLimits(max_body_bytes, max_items, batch_window_ms, max_batch_items, body_timeout_s), docs=docs)
         except ValueError as e:
             fail(e)

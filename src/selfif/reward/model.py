@@ -90,10 +90,12 @@ class ConstraintRM:
 
         if not any((path / w).exists() for w in WEIGHT_FILES):  # a located error, not from_pretrained's OSError
             raise InputError(path / WEIGHT_FILES[0], None, "reward-model weights are missing (retrain with `selfif train-rm`)")
+        from safetensors import SafetensorError
+
         try:
             tok = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForSequenceClassification.from_pretrained(str(path))
-        except (OSError, ValueError) as e:  # a truncated or corrupt file
+        except (OSError, ValueError, SafetensorError) as e:  # a truncated or corrupt file
             raise InputError(path, None, f"cannot load the reward model ({str(e).strip().splitlines()[0][:200]})") from None
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token

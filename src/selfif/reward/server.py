@@ -10,19 +10,25 @@ Defensive limits, all checked before any model work: the request body is read wi
 it streams), the number of items per request is capped (413), and the body is validated by
 pydantic (422 with the reason); a body that is not declared ``application/json`` gets 415.
 Each item's text is cut to the model's length before tokenizing (:mod:`selfif.reward.template`),
-so one huge item cannot hold the scoring worker. The server binds 127.0.0.1 unless told
-otherwise, and serves no ``/docs`` or ``/openapi.json`` unless asked (``--docs``).
+so one huge item cannot hold the scoring worker. A body must arrive within
+``body_timeout_s`` (408 otherwise), so a client that sends slowly, or stops mid-body, cannot hold
+a connection and its buffer open; a client that disconnects mid-body costs one log line, not a
+traceback. The server binds 127.0.0.1 unless told otherwise, and serves no ``/docs`` or
+``/openapi.json`` unless asked (``--docs``). The port is bound before uvicorn starts, so a port
+in use is an ``OSError`` naming ``host:port`` (the CLI's one-line error), not a log and exit 3.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
@@ -52,9 +58,14 @@ class ServerLimits:
     max_items: int = 1024
     batch_window_ms: float = 5.0
     max_batch_items: int = 256
+    body_timeout_s: float = 30.0  # the whole request body must arrive within this
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
     pass
 
 
@@ -150,11 +161,19 @@ def create_app(rm, limits: ServerLimits | None = None, *, docs: bool = False):
         if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
             raise _TooLarge(f"request body of {declared} bytes exceeds the limit of {limits.max_body_bytes}")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_body_bytes:
-                raise _TooLarge(f"request body exceeds the limit of {limits.max_body_bytes} bytes")
-            chunks.append(chunk)
+
+        async def read() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise _TooLarge(f"request body exceeds the limit of {limits.max_body_bytes} bytes")
+                chunks.append(chunk)
+
+        try:
+            await asyncio.wait_for(read(), limits.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise _TooSlow(f"request body not received within {limits.body_timeout_s:g} s ({size} bytes arrived)") from None
         return b"".join(chunks)
 
     @app.get("/health")
@@ -175,6 +194,12 @@ def create_app(rm, limits: ServerLimits | None = None, *, docs: bool = False):
             body = await read_capped(request)
         except _TooLarge as e:
             return JSONResponse({"detail": str(e)}, status_code=413)
+        except _TooSlow as e:
+            log.info("client %s: %s; answered 408", _peer(request), e)
+            return JSONResponse({"detail": str(e)}, status_code=408, headers={"Connection": "close"})
+        except ClientDisconnect:  # nobody to answer: one line, not an ASGI traceback
+            log.info("client %s disconnected before sending the whole request body", _peer(request))
+            return Response(status_code=400)
         if not _is_json(request.headers.get("content-type")):
             return JSONResponse({"detail": "Content-Type must be application/json"}, status_code=415)
         try:
@@ -192,9 +217,33 @@ def create_app(rm, limits: ServerLimits | None = None, *, docs: bool = False):
     return app
 
 
+def _peer(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "?"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a failure (port in use, no such address) is an
+    ``OSError`` whose filename is ``host:port``, so the CLI reports it as one located line."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), f"{host}:{port}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # what uvicorn does: restart without waiting
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise OSError(e.errno, e.strerror, f"{host}:{port}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8008, limits: ServerLimits | None = None, *, docs: bool = False) -> None:
     """Load a checkpoint and serve it until interrupted (a bad checkpoint raises a located
-    :class:`~selfif.io.InputError` before the port is bound)."""
+    :class:`~selfif.io.InputError` before the port is bound; a port in use, an ``OSError``
+    naming it before uvicorn starts)."""
     import uvicorn
 
     from selfif.reward.model import ConstraintRM
@@ -202,4 +251,9 @@ def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8008, limits: Se
     rm = ConstraintRM.load(checkpoint)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving the RM on %s: reachable from other machines, no authentication", host)
-    uvicorn.run(create_app(rm, limits, docs=docs), host=host, port=port, log_level="info")
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(create_app(rm, limits, docs=docs), host=host, port=port, log_level="info"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

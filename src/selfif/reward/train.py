@@ -9,7 +9,9 @@ conventions. The loss is BCE-with-logits on one logit, as in the paper.
 Resumption: state lives in ``.<out>.work/`` next to the output. It is written every
 ``save_every`` optimizer steps and at each epoch end; batch order is a pure function of
 ``(seed, epoch)``, so a rerun skips the batches already done and continues. A finished run
-renames a complete temp directory to ``out`` and deletes the work directory.
+renames a complete temp directory to ``out`` and deletes the work directory. ``--overwrite``
+replaces only a checkpoint this command wrote (:func:`check_out`), and ``.<out>.lock`` beside it
+keeps a second trainer of the same ``out`` away.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from selfif.config import RMConfig
-from selfif.io import InputError, atomic_write_json, write_jsonl
+from selfif.io import InputError, atomic_write_json, exclusive_lock, read_json, write_jsonl
 from selfif.layout import RM_METRICS, RM_RELIABILITY
 from selfif.reward.data import PairRecord, class_balance, filter_by_audit, load_audit, load_pairs, split_by_seed
 from selfif.reward.metrics import compute_metrics, reliability_plot
@@ -167,8 +169,7 @@ def train_rm(
     cfg = cfg or RMConfig()
     pairs_path, out = Path(pairs_path), Path(out)
     audit_path = Path(audit_path) if audit_path is not None else None
-    if (out / META_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds a trained RM; pass --overwrite to retrain")
+    check_out(out, overwrite, (pairs_path, audit_path))
 
     pairs = load_pairs(pairs_path)
     dropped: list[str] = []
@@ -180,7 +181,14 @@ def train_rm(
         raise InputError(pairs_path, None, "no training pairs left after the audit filter and the seed split")
     if len({p.label for p in train}) < 2:
         log.warning("training pairs have a single label (%s): the RM cannot learn to separate", train[0].label)
+    with exclusive_lock(out, inside=False):  # one trainer per checkpoint: two would share .<out>.work/
+        return _train(pairs_path, out, cfg, audit_path, overwrite, save_every, stop_after_steps, device, progress,
+                      pairs, train, val, dropped)
 
+
+def _train(pairs_path, out, cfg, audit_path, overwrite, save_every, stop_after_steps, device, progress,
+           pairs, train, val, dropped) -> dict[str, Any] | None:
+    """The training loop of :func:`train_rm`, on validated pairs, holding the checkpoint's lock."""
     import torch  # only now: bad input above fails without paying for torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -293,10 +301,65 @@ def train_rm(
     finally:
         bar.close()
 
-    return _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec)
+    return _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec,
+                   inputs=(pairs_path, audit_path))
 
 
-def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec="fp32") -> dict[str, Any]:
+def _listing(names: list[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def check_out(out: Path, overwrite: bool, inputs=()) -> None:
+    """Refuse an ``--out`` whose replacement would delete what the user keeps there.
+
+    ``out`` may be new, an empty directory, or (with ``overwrite``) a checkpoint this command
+    wrote and nothing else: its ``selfif_rm.json`` lists the files it wrote (``files``), and any
+    other entry (the user's notes, the very ``pairs.jsonl`` being trained from) is refused.
+    A checkpoint from before that list may hold plain files only. A file, or a directory that is
+    not a checkpoint, is never replaced, with or without ``--overwrite``.
+    """
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise InputError(out, None, "is not a directory (a file or a link); --out names the reward-model directory to write")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if META_FILE not in entries:
+        raise InputError(out, None, f"is not a reward-model directory (no {META_FILE}; holds {_listing(entries)}); "
+                                    "--out must be a new or empty directory, or a checkpoint written by train-rm")
+    if not overwrite:
+        raise FileExistsError(f"{out} already holds a trained RM; pass --overwrite to retrain")
+    meta = read_json(out / META_FILE)
+    listed = meta.get("files") if isinstance(meta, dict) else None
+    own = set(listed) | {META_FILE} if isinstance(listed, list) else None
+    foreign = [e for e in entries if (own is not None and e not in own) or (out / e).is_symlink() or not (out / e).is_file()]
+    root = out.resolve()
+    foreign += [str(i) for i in inputs if i is not None and root in Path(i).resolve().parents and Path(i).name not in foreign]
+    if foreign:
+        raise InputError(out, None, f"holds what a reward-model checkpoint does not ({_listing(sorted(set(foreign)))}), "
+                                    "which --overwrite would delete; move it elsewhere or choose another --out")
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Put the finished checkpoint ``tmp`` at ``out``; an existing ``out`` is moved aside first and
+    deleted only once ``tmp`` is in place, so a failed rename keeps the earlier checkpoint."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
+    old = aside / out.name
+    out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        old.rename(out)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside)
+
+
+def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overwrite, prec="fp32", inputs=()) -> dict[str, Any]:
     """Evaluate the best model on val, write the checkpoint directory atomically, drop the work dir."""
     from transformers import AutoModelForSequenceClassification
 
@@ -324,8 +387,6 @@ def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overw
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        write_meta(tmp, backbone=cfg.backbone, include_instruction=cfg.include_instruction, max_length=cfg.max_length,
-                   extra={"precision": prec})
         atomic_write_json(tmp / RM_METRICS, metrics)
         reliability_plot(probs, [p.label for p in val], tmp / RM_RELIABILITY)
         write_jsonl(
@@ -333,11 +394,11 @@ def _finish(work, out, tok, cfg, state, val, va, balance, dropped, device, overw
             ({"pair_id": p.pair_id, "seed_id": p.seed_id, "constraint_id": p.constraint.id, "label": p.label,
               "verifier_label": p.verifier_label, "prob": pr} for p, pr in zip(val, probs)),
         )  # fmt: skip
-        if out.exists():
-            if not overwrite:
-                raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-            shutil.rmtree(out)
-        tmp.rename(out)
+        # last, listing what the checkpoint holds: --overwrite replaces exactly that (check_out)
+        write_meta(tmp, backbone=cfg.backbone, include_instruction=cfg.include_instruction, max_length=cfg.max_length,
+                   extra={"precision": prec, "files": sorted(p.name for p in tmp.iterdir())})
+        check_out(out, overwrite, inputs)  # again: the directory may have changed during training
+        _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

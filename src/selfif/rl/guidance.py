@@ -2,7 +2,7 @@
 
 Why: when no completion of a group satisfies a hard constraint, every completion gets the same
 score on it, the group's advantage on that constraint is zero, and GRPO cannot learn it
-(issue 12: lowercase, all capitals, repeat-the-prompt... stayed at ~0 % after training). In a
+(lowercase, all capitals, repeat-the-prompt... stayed at ~0 % after training, docs/repairs.md). In a
 self-supervised system the positive example has to come from the policy's own output plus code.
 
 Trigger: a group in which no completion satisfies some *repairable* hard constraint. (A group
@@ -23,7 +23,7 @@ never sample (a lower-cased paragraph). GRPO's ratio is 1 for it (old log-probs 
 one update per generation), so its gradient is ``A * grad log p`` per token: bounded per token
 (the log-softmax gradient), but a lone success in a group of failures gets the largest
 advantage of the group (1.5 in a group of 4, 2.5 in a group of 8 with group scaling) on every
-one of its tokens. The probes in issue 12 saw entropy rise 3.0 -> 3.8 under such pushes. We clip
+one of its tokens. Early probes of guidance saw entropy rise 3.0 -> 3.8 under such pushes. We clip
 the guided completions' advantage to ``train.guidance_max_advantage`` (default 1.0: the push of an
 ordinary better-than-average sample); the failing on-policy completions keep their (negative)
 advantage. ``guidance_decay_steps`` lets the guided share fall linearly to zero, so late training

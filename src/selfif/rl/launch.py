@@ -14,22 +14,17 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from selfif.config import PipelineConfig
 
 
 def _accelerate_settings(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from selfif.io import InputError, read_text
+    from selfif.io import InputError
+    from selfif.yamlio import read_yaml
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(read_text(p, max_bytes=1 << 20)) or {}  # located: missing, too big, not UTF-8
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise InputError(p, None if line is None else line + 1, "not valid YAML (train.accelerate_config)") from None
+    data = read_yaml(p)[0] or {}  # located: missing, too big, not UTF-8, not valid YAML, aliases, duplicate keys
     if not isinstance(data, dict):
         raise InputError(p, None, "expected a mapping (an `accelerate config` YAML)")
     ds_file = (data.get("deepspeed_config") or {}).get("deepspeed_config_file")

@@ -18,7 +18,7 @@ can only under-count them, which already scores 0 when the count is not reached;
 presence checks (``detectable_content:postscript`` finds a "P.S." line anywhere: one in the
 prefix is a real pass, one the cap cut off is a real miss).
 
-Measured (``benchmarks/completion_cap.py``, 16 cpu-2h curriculum prompts x 2 samples, T 1.0,
+Measured (``experiments/completion_cap.py``, 16 cpu-2h curriculum prompts x 2 samples, T 1.0,
 base SmolLM2-135M): 59 % of rollouts stop at a 128-token cap and 47 % at 256, so doubling the cap
 (and the generation time of the long rollouts) saves few of them: most of the capped ones ramble
 past 256 too. End-dependent judgements made on truncated text: 10 of 16 at 128, 8 of 16 at 256.
