@@ -438,3 +438,92 @@ def test_18_serve_rm_port_in_use_is_exit_2_with_the_error_last(trained_rm, tmp_p
         port = taken.getsockname()[1]
         p = selfif("serve-rm", "--rm", trained_rm[0], "--port", port, cwd=tmp_path, timeout=120)
     user_error(p, f"127.0.0.1:{port}", "in use")
+
+
+# --- One writer per output, no output over an input: label, synth, train; score's --out -------
+
+def _seeds_file(path: Path, n: int = 4) -> Path:
+    """A small seeds.jsonl in the format `selfif seeds` writes."""
+    texts = ["Describe a quiet morning at a lake", "Explain why the sky looks blue at noon",
+             "Write a note inviting a neighbour to tea", "Summarise the rules of chess for a beginner"]
+    return write_jsonl(path, [{"id": f"s{i}", "text": texts[i % len(texts)] + f" (take {i})", "source": "test"} for i in range(n)])
+
+
+def _curriculum_file(tmp_path: Path, path: Path) -> Path:
+    """A real curriculum made by the synth stage's API from a small seeds file (no model)."""
+    from selfif.config import SynthConfig
+    from selfif.data.synth import synthesize
+
+    synthesize(_seeds_file(tmp_path / "curriculum-seeds.jsonl"), path, SynthConfig(levels=2, hard_ratio=1.0))
+    return path
+
+
+def test_score_out_that_is_a_file_is_refused_before_the_responses_are_read(tmp_path: Path):
+    """The --out check comes first: the responses file here would fail at its line 1 (a prompt that
+    is not in the benchmark), yet the error is about --out, so nothing was read or scored."""
+    bench = write_jsonl(tmp_path / "bench.jsonl", bench_rows())
+    resp = write_jsonl(tmp_path / "resp.jsonl", [{"prompt": "not a benchmark prompt", "response": "x"}])
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    before = snapshot(tmp_path)
+    p = selfif("score", "ifeval", resp, "--benchmark", bench, "--out", "notes.txt", cwd=tmp_path)
+    line = user_error(p, "notes.txt", "not a directory")
+    assert "resp.jsonl" not in line
+    assert snapshot(tmp_path) == before
+
+
+def test_synth_refuses_to_write_its_curriculum_over_the_seeds(tmp_path: Path):
+    seeds = _seeds_file(tmp_path / "seeds.jsonl")
+    before = snapshot(tmp_path)
+    p = selfif("synth", "--seeds", seeds, "--out", seeds, cwd=tmp_path)
+    user_error(p, "seeds.jsonl", "input")
+    assert snapshot(tmp_path) == before  # the seeds survive, and no stats file appeared beside them
+
+
+def test_label_refuses_an_out_that_would_replace_its_curriculum(tmp_path: Path):
+    """`--curriculum D/pairs.jsonl --out D`: the pairs written at the end would replace the input;
+    refused before any model is loaded."""
+    d = tmp_path / "label"
+    d.mkdir()
+    curriculum = _curriculum_file(tmp_path, d / "pairs.jsonl")
+    before = snapshot(tmp_path)
+    t0 = time.monotonic()
+    p = selfif("label", "--curriculum", curriculum, "--out", d, cwd=tmp_path)
+    user_error(p, "pairs.jsonl", "input")
+    assert time.monotonic() - t0 < 30  # no model was loaded
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("verb", ["synth", "label", "train"])
+def test_a_second_writer_of_an_output_is_refused_with_the_holders_pid(tmp_path: Path, verb: str):
+    """While this test process holds the output's lock (as a running `selfif synth`/`label`/`train`
+    would), the verb exits 2 naming the holder's PID, and the output is untouched."""
+    from selfif.io import exclusive_lock
+
+    seeds = _seeds_file(tmp_path / "seeds.jsonl")
+    curriculum = _curriculum_file(tmp_path, tmp_path / "curriculum.jsonl")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("an earlier output\n")
+    args, target, inside = {
+        "synth": (["synth", "--seeds", seeds, "--out", out / "curriculum.jsonl"], out / "curriculum.jsonl", False),
+        "label": (["label", "--curriculum", curriculum, "--out", out], out, True),
+        "train": (["train", "--curriculum", curriculum, "--out", out], out, True),
+    }[verb]
+    with exclusive_lock(target, inside=inside):
+        before = snapshot(tmp_path)
+        t0 = time.monotonic()
+        p = selfif(*args, cwd=tmp_path)
+        user_error(p, str(out), "in use by another process", f"PID {os.getpid()}")
+        assert time.monotonic() - t0 < 30  # refused at once: no model loaded, nothing trained
+        assert snapshot(tmp_path) == before
+    assert not (out / "curriculum.jsonl").exists() and not (out / "pairs.jsonl").exists()
+
+
+def test_synth_writes_when_the_lock_is_free_and_leaves_no_lock_behind(tmp_path: Path):
+    """The lock does not refuse the lone writer, and a finished synth removes its lock file."""
+    seeds = _seeds_file(tmp_path / "seeds.jsonl")
+    out = tmp_path / "out" / "curriculum.jsonl"
+    p = selfif("synth", "--seeds", seeds, "--out", out, "--levels", "2", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert out.is_file() and (out.parent / "curriculum.stats.json").is_file()
+    assert sorted(x.name for x in out.parent.iterdir()) == ["curriculum.jsonl", "curriculum.stats.json"]

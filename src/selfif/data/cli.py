@@ -1,7 +1,10 @@
 """``selfif seeds`` and ``selfif synth``.
 
 Settings come from the preset's ``seeds`` / ``synth`` section (``--config``, ``--set``) and
-explicit flags override them. Input problems end with exit code 2 and a located one-line message.
+explicit flags override them. Input problems (a bad source row, an unknown constraint id, an
+output that would replace an input) raise located errors that the CLI's error boundary
+(:mod:`selfif.clikit`) turns into exit code 2 and one line; any other exception is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
-from selfif.clikit import fail
 
 
 def _section(config: Optional[Path], overrides: list[str], name: str, flags: dict):
@@ -39,16 +40,11 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. seeds.max_chars=400."),
     ) -> None:
         """Collect seed instructions: filter (English, length, no code, no format constraints), de-duplicate, decontaminate, sample N."""
-        from selfif.config import ConfigError
         from selfif.data.seeds import build_seeds, format_stats, write_seeds
-        from selfif.io import InputError
 
-        try:
-            cfg = _section(config, set_, "seeds", dict(source=source, column=column, n=n, decontaminate=decontaminate, seed=seed))
-            seeds, stats = build_seeds(cfg, limit_records=limit_records)
-            path, stats_path = write_seeds(seeds, stats, out)
-        except (InputError, ConfigError, FileNotFoundError, ValueError) as e:
-            fail(e)
+        cfg = _section(config, set_, "seeds", dict(source=source, column=column, n=n, decontaminate=decontaminate, seed=seed))
+        seeds, stats = build_seeds(cfg, limit_records=limit_records)
+        path, stats_path = write_seeds(seeds, stats, out)
         typer.echo(format_stats(stats))
         typer.echo(f"wrote {path} ({len(seeds)} seeds) and {stats_path}")
 
@@ -63,15 +59,9 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         set_: list[str] = typer.Option([], "--set", help="Override a preset value, e.g. synth.levels=3."),
     ) -> None:
         """Build the incremental curriculum L0..Lk: per seed a chain of compatible, non-repeating constraints."""
-        from selfif.config import ConfigError
-        from selfif.constraints.base import ConstraintError
         from selfif.data.synth import format_stats, synthesize
-        from selfif.io import InputError
 
-        try:
-            cfg = _section(config, set_, "synth", dict(levels=levels, hard_ratio=hard_ratio, seed=seed))
-            stats = synthesize(seeds, out, cfg)
-        except (InputError, ConfigError, ConstraintError, ValueError) as e:
-            fail(e)
+        cfg = _section(config, set_, "synth", dict(levels=levels, hard_ratio=hard_ratio, seed=seed))
+        stats = synthesize(seeds, out, cfg)
         typer.echo(format_stats(stats))
         typer.echo(f"wrote {out} and {out.with_name(out.name.removesuffix('.jsonl') + '.stats.json')}")

@@ -32,7 +32,7 @@ from selfif.config import ConfigError, SynthConfig
 from selfif.constraints.base import ConstraintInstance, ConstraintType
 from selfif.data.curriculum import CurriculumRow  # the row model written here (its one home)
 from selfif.data.seeds import Seed
-from selfif.io import InputError, atomic_write_json, write_jsonl
+from selfif.io import InputError, atomic_write_json, check_inputs_survive, exclusive_lock, output_set, write_jsonl
 from selfif.layout import HELDOUT, stats_path
 
 # Paper (Ren et al., 2025): instructions per level and constraint kinds of its curriculum.
@@ -225,14 +225,26 @@ def read_seeds(path: str | Path) -> list[Seed]:
 
 def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dict:
     """Read seeds, write ``curriculum.jsonl`` and ``curriculum.stats.json`` (and, with held-out
-    types, ``heldout.jsonl`` beside them); return the stats."""
+    types, ``heldout.jsonl`` beside them); return the stats.
+
+    The files are one set (:func:`selfif.io.output_set`): all are written in full before any
+    replaces the earlier ones, so a failure part-way leaves the earlier curriculum with its own
+    statistics. None may replace the seeds file (``--seeds X --out X`` is refused before anything
+    is built), and one process at a time writes them (``.curriculum.jsonl.lock``; a second one
+    gets :class:`selfif.io.Busy`, naming the holder's PID).
+    """
+    out = Path(out)
+    names = (out.name, stats_path(out).name)
+    maybe_heldout = (heldout_path(out).name,) if cfg.heldout.types else ()
+    check_inputs_survive([out.parent / n for n in (*names, *maybe_heldout)], [seeds_path])  # before the work, not after it
     seeds = read_seeds(seeds_path)
     rows = build_curriculum(seeds, cfg)
     heldout = build_heldout(seeds, cfg)
     stats = curriculum_stats(rows, cfg, len(seeds), heldout)
-    out = Path(out)
-    if heldout:
-        write_jsonl(heldout_path(out), heldout)
-    write_jsonl(out, rows)
-    atomic_write_json(stats_path(out), stats)
+    with exclusive_lock(out, inside=False), \
+            output_set(out.parent, (*names, *maybe_heldout), inputs=[seeds_path], record=None) as tmp:
+        if heldout:
+            write_jsonl(tmp / heldout_path(out).name, heldout)
+        write_jsonl(tmp / out.name, rows)
+        atomic_write_json(tmp / names[1], stats)
     return stats

@@ -128,6 +128,14 @@ def _summarise(scores: Mapping[str, Any], out: Path) -> None:
         log.warning("%d verifier errors counted as not followed; see scores.json 'errors'", scores["n_errors"])
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``--out`` that exists and is not a directory, before any work: the evaluation
+    writes a directory of files there, and the failure would otherwise come only at the first
+    write, after the benchmark was read and every response generated or scored."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, None, "--out exists and is not a directory (it names the directory for the evaluation's files)")
+
+
 def evaluate_ifeval(
     model: str,
     benchmark: str | os.PathLike,
@@ -150,6 +158,7 @@ def evaluate_ifeval(
     intervals (:mod:`selfif.eval.bootstrap`), checked for pairing before anything is generated.
     """
     out = Path(out_dir)
+    check_out_dir(out)
     rows = load_benchmark(benchmark, limit, instruction_types=instruction_types)
     inputs = _inputs(benchmark, baseline)
     check_inputs_survive([out / n for n in EVAL_OUTPUTS], inputs)  # before the generation, not after it
@@ -212,6 +221,7 @@ def score_file(
     ``baseline`` adds ``comparison`` as in :func:`evaluate_ifeval`.
     """
     out = Path(out_dir)
+    check_out_dir(out)
     inputs = _inputs(benchmark, baseline, responses_path)
     check_inputs_survive([out / n for n in EVAL_OUTPUTS], inputs)  # `score X/responses.jsonl --out X`
     rows = load_benchmark(benchmark)

@@ -2,7 +2,8 @@
 
 Rerunning the same command resumes generation from ``responses.partial.jsonl``;
 ``--audit-only`` recomputes ``audit.json`` from an existing ``responses.jsonl``.
-Input problems end with exit code 2 and a one-line message naming the file and line.
+Input problems raise located errors that the CLI's error boundary (:mod:`selfif.clikit`) turns
+into exit code 2 and a one-line message naming the file and line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from selfif.clikit import fail, from_preset
+from selfif.clikit import from_preset
 from selfif.labeling.stage import run_label
 
 
@@ -40,9 +41,6 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
     ) -> None:
         """Generate one response per curriculum level, build contrast pseudo-label pairs, optionally audit them."""
         from selfif.clikit import load_preset, out_option, with_flags
-        from selfif.constraints.base import ConstraintError
-        from selfif.io import InputError
-        from selfif.models import ModelNotAvailable
 
         out_dir = out_option(out, out_dir, Path("runs/demo"))
         pc = load_preset(config, set_)
@@ -50,8 +48,5 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed, backend=backend,
             precision=precision,
         )))  # fmt: skip
-        try:
-            run_label(curriculum, out_dir, model or lc.model or pc.model, lc.generation, lc.hard_labels,
-                      do_audit=do_audit, audit_only=audit_only, restart=restart, max_batches=max_batches)
-        except (InputError, ConstraintError, ModelNotAvailable, FileNotFoundError) as e:
-            fail(e)
+        run_label(curriculum, out_dir, model or lc.model or pc.model, lc.generation, lc.hard_labels,
+                  do_audit=do_audit, audit_only=audit_only, restart=restart, max_batches=max_batches)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from selfif.io import check_inputs_survive, exclusive_lock
+from selfif.layout import AUDIT, LABEL_META, PAIRS, RESPONSES, RESPONSES_PARTIAL
+
 log = logging.getLogger(__name__)
 
 
@@ -20,14 +23,26 @@ def run_label(
     """The whole stage; returns a summary dict (also what the pipeline records in its manifest).
 
     The curriculum is read and every row's constraints validated before any model is loaded.
+    No output may replace the curriculum (``--curriculum X/pairs.jsonl --out X`` is refused
+    before anything is generated), and one process at a time writes ``out_dir`` (its
+    ``.selfif.lock``): two labelers appending to one partial file would mix their responses.
     """
+    out_dir = Path(out_dir)
+    check_inputs_survive([out_dir / n for n in (RESPONSES, RESPONSES_PARTIAL, LABEL_META, PAIRS, AUDIT)], [curriculum])
+    with exclusive_lock(out_dir, inside=True):
+        return _run_label(curriculum, out_dir, model, gen, hard_labels, do_audit=do_audit, audit_only=audit_only,
+                          restart=restart, max_batches=max_batches, generator=generator, precision=precision,
+                          repair_positives=repair_positives)
+
+
+def _run_label(curriculum: Path, out_dir: Path, model: str, gen, hard_labels: str, *, do_audit: bool, audit_only: bool,
+               restart: bool, max_batches: int | None, generator, precision: str | None, repair_positives: bool) -> dict:
+    """:func:`run_label`'s body, run while the caller holds the lock of ``out_dir``."""
     from selfif.io import read_jsonl, write_jsonl
     from selfif.labeling.audit import audit, render_table, write_audit
-    from selfif.labeling.label import RESPONSES, ResponseRow, generate_responses, read_curriculum
+    from selfif.labeling.label import ResponseRow, generate_responses, read_curriculum
     from selfif.labeling.pairs import build_pairs
-    from selfif.layout import PAIRS
 
-    out_dir = Path(out_dir)
     rows = read_curriculum(curriculum)  # validates ids and kwargs (file:line) before any model loads
     summary: dict = {}
     if not audit_only:

@@ -1,7 +1,8 @@
 """``selfif train-rm`` and ``selfif serve-rm``.
 
 Bad input (a malformed pairs/audit line, a missing checkpoint, an interrupted run with other
-settings) ends the command with exit code 2 and one line naming the problem.
+settings) raises located errors that the CLI's error boundary (:mod:`selfif.clikit`) turns into
+exit code 2 and one line naming the problem.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
         Defaults come from the preset's ``rm`` section (the same settings `selfif run` uses).
         Rerun the same command after an interruption to resume.
         """
-        from selfif.clikit import load_preset, user_errors, with_flags
+        from selfif.clikit import load_preset, with_flags
         from selfif.reward.train import format_report, train_rm
 
         cfg = with_flags(load_preset(config, set_).rm, dict(
@@ -49,10 +50,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             batch_size=batch_size, val_fraction=val_fraction, patience=patience,
             min_audit_accuracy=min_audit_accuracy, seed=seed,
         ))  # fmt: skip
-        try:
-            metrics = train_rm(pairs, out, cfg, audit_path=audit, overwrite=overwrite, save_every=save_every)
-        except (*user_errors(), RuntimeError) as e:
-            fail(e)
+        metrics = train_rm(pairs, out, cfg, audit_path=audit, overwrite=overwrite, save_every=save_every)
         typer.echo(format_report(metrics))
         typer.echo(f"checkpoint in {out}/ ({RM_METRICS}, {RM_RELIABILITY}, {RM_META})")
 
@@ -79,7 +77,4 @@ def register(app: typer.Typer, eval_app: typer.Typer, score_app: typer.Typer) ->
             checkpoint = Path(load_preset(config, set_).run_dir) / RM_DIR
         if not (checkpoint / RM_META).exists():
             fail(FileNotFoundError(f"{checkpoint} is not a reward-model checkpoint (no {RM_META})"))
-        try:
-            serve(str(checkpoint), host, port, ServerLimits(max_body_bytes, max_items, batch_window_ms, max_batch_items, body_timeout_s), docs=docs)
-        except ValueError as e:
-            fail(e)
+        serve(str(checkpoint), host, port, ServerLimits(max_body_bytes, max_items, batch_window_ms, max_batch_items, body_timeout_s), docs=docs)

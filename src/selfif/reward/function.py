@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from selfif.config import ConfigError
 from selfif.constraints.base import ConstraintError, ConstraintInstance
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class InstructionReward:
 
     def __init__(self, rm=None, rm_for_hard: bool = False, binary: bool = False, loose: bool = False, graded_hard: bool = False):
         if rm_for_hard and rm is None:
-            raise ValueError("rm_for_hard=True needs a reward model (rm=ConstraintRM or RMClient)")
+            raise ConfigError("reward.rm_for_hard=true needs a reward model (--rm, --rm-url or reward.rm_url)")
         self.rm = rm
         self.rm_for_hard = rm_for_hard
         self.binary = binary

@@ -220,9 +220,7 @@ def _train(pairs_path, out, cfg, audit_path, overwrite, save_every, stop_after_s
         blob = torch.load(work / STATE_FILE, weights_only=True)
         saved = json.loads(blob["state"])
         if saved.get("fingerprint") != fp:
-            raise RuntimeError(
-                f"{work} holds an interrupted run with different pairs/config; delete it to start over"
-            )
+            raise InputError(work, None, "holds an interrupted run with different pairs/config; delete it to start over")
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(str(work / "current")).to(device).train()

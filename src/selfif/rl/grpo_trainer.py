@@ -53,7 +53,7 @@ import torch
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
-from selfif.config import TrainConfig
+from selfif.config import ConfigError, TrainConfig
 from selfif.io import JsonlAppender
 from selfif.layout import GUIDANCE_LOG  # every guided completion (selfif.rl.guidance)
 from selfif.reward.function import message_text
@@ -148,10 +148,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.greedy_member = self.selfif_train.greedy_member  # selfif.rl.greedy
         if self.greedy_member:
             if self.args.use_vllm:
-                raise ValueError("train.greedy_member needs HF generate or OpenVINO rollouts, not vLLM")
+                raise ConfigError("train.greedy_member needs HF generate or OpenVINO rollouts, not vLLM")
             local = self.args.per_device_train_batch_size * self.args.steps_per_generation
             if local % self.num_generations:
-                raise ValueError(f"train.greedy_member needs whole groups per process: {local} completions per "
+                raise ConfigError(f"train.greedy_member needs whole groups per process: {local} completions per "
                                  f"process and rollout round do not split into groups of {self.num_generations}")
 
     def _resolve_rollout_backend(self) -> str:
@@ -162,7 +162,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         if reason is None:
             return "openvino"
         if setting == "openvino":
-            raise ValueError(f"train.rollout_backend=openvino cannot serve this run: {reason}")
+            raise ConfigError(f"train.rollout_backend=openvino cannot serve this run: {reason}")
         log.info("rollouts use HF generate: the openvino backend cannot serve this run (%s)", reason)
         return "transformers"
 

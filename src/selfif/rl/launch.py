@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from selfif.config import PipelineConfig
+from selfif.config import ConfigError, PipelineConfig
 
 
 def _accelerate_settings(path: str | None) -> dict[str, Any]:
@@ -44,13 +44,13 @@ def plan(cfg: PipelineConfig, *, curriculum: str, out_dir: str, config_path: str
     checks: list[str] = []
     completions_per_round = t.per_device_train_batch_size * procs * (t.steps_per_generation or t.gradient_accumulation_steps)
     if completions_per_round % t.num_generations:
-        raise ValueError(
+        raise ConfigError(
             f"per_device_train_batch_size ({t.per_device_train_batch_size}) × processes ({procs}) × "
             f"steps_per_generation ({t.steps_per_generation or t.gradient_accumulation_steps}) = {completions_per_round} "
             f"completions per round is not a multiple of num_generations ({t.num_generations})"
         )
     if t.num_generations < 2:
-        raise ValueError("num_generations must be >= 2 (GRPO needs a group to compute advantages)")
+        raise ConfigError("train.num_generations must be >= 2 (GRPO needs a group to compute advantages)")
     prompts = completions_per_round // t.num_generations
     checks.append(f"{procs} training processes on {machines} machine(s); {prompts} prompts × {t.num_generations} "
                   f"completions = {completions_per_round} completions per rollout round")
@@ -66,10 +66,10 @@ def plan(cfg: PipelineConfig, *, curriculum: str, out_dir: str, config_path: str
     if t.use_vllm:
         checks.append(f"rollouts by vLLM in {t.vllm_mode} mode")
         if t.vllm_mode == "server" and machines > 1 and t.vllm_server_host in ("127.0.0.1", "localhost"):
-            raise ValueError("multi-machine training with a vLLM server: set train.vllm_server_host to the "
+            raise ConfigError("multi-machine training with a vLLM server: set train.vllm_server_host to the "
                              "server machine's address (127.0.0.1 only reaches the local machine)")
     if rm and rm_url:
-        raise ValueError("give either --rm or --rm-url, not both")
+        raise ConfigError("give either --rm or --rm-url, not both")
 
     train_cmd = ["selfif", "train", "--curriculum", curriculum, "--out", out_dir]
     if config_path:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfif.batches import is_truncated
-from selfif.config import RewardConfig
+from selfif.config import ConfigError, RewardConfig
 from selfif.reward.function import make_trl_reward, message_text
 from selfif.rl.truncation import end_dependent
 
@@ -127,6 +127,6 @@ def make_reward(reward_cfg: RewardConfig, rm_dir: str | Path | None = None, rm_u
     from selfif.reward import InstructionReward
 
     if rm_url and rm_dir:
-        raise ValueError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
+        raise ConfigError("give either an RM directory (--rm) or an RM server URL (--rm-url), not both")
     url = rm_url or (None if rm_dir else reward_cfg.rm_url)  # an explicit RM beats the config's reward.rm_url
     return InstructionReward.from_config(reward_cfg.model_copy(update={"rm_url": url}), rm_dir=rm_dir)  # URL wins there

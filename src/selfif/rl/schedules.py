@@ -22,6 +22,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from selfif.config import ConfigError
+
 SCHEDULES = ("ordered", "mixed", "adaptive")
 
 
@@ -110,9 +112,9 @@ class Schedule:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("schedule") != self.name:
-            raise ValueError(f"checkpoint holds a {state.get('schedule')!r} schedule state, not {self.name!r}")
+            raise ConfigError(f"checkpoint holds a {state.get('schedule')!r} schedule state, not {self.name!r}")
         if state.get("n_rows") != len(self.levels):
-            raise ValueError(
+            raise ConfigError(
                 f"checkpoint schedule state is for {state.get('n_rows')} curriculum rows, this curriculum has "
                 f"{len(self.levels)}: resume with the same curriculum or start a fresh --out"
             )

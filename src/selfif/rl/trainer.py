@@ -176,7 +176,7 @@ def train_policy(
     tokenizer = load_tokenizer(model_name)
     rows = _filter_long_prompts(rows, tokenizer, train.max_prompt_length)
     if not rows:
-        raise ValueError(f"every prompt in {curriculum_path} is longer than train.max_prompt_length={train.max_prompt_length}")
+        raise InputError(curriculum_path, None, f"every prompt is longer than train.max_prompt_length={train.max_prompt_length}")
     log.info("training on %d curriculum rows, per level %s", len(rows), level_counts(rows))
 
     warm = None

@@ -70,7 +70,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from selfif.config import WarmstartConfig
+from selfif.config import ConfigError, WarmstartConfig
 from selfif.constraints import registry
 from selfif.io import InputError, JsonlAppender, atomic_write_json, read_json, write_jsonl
 from selfif.layout import AUDIT, LABEL_DIR, WARMSTART_DATA, WARMSTART_SUMMARY, WARMSTART_VALIDATION
@@ -177,7 +177,7 @@ def select_prompts(ws: WarmstartConfig, rows: list[dict]) -> list[dict]:
     pool = [r for r in rows if targeted(r) and r.get("seed_id") not in held]
     if not pool:
         wanted = sorted({registry.get(t).id for t in ws.types})
-        raise ValueError(f"warm-start: no curriculum row has a repairable hard constraint{' of ' + ', '.join(wanted) if wanted else ''}")
+        raise ConfigError(f"train.warmstart: no curriculum row has a repairable hard constraint{' of ' + ', '.join(wanted) if wanted else ''}")
     rng = random.Random(ws.seed)
     return rng.sample(pool, min(ws.n_prompts, len(pool)))
 
@@ -403,7 +403,7 @@ def run_warmstart(ws: WarmstartConfig, rows: list[dict], model_name: str, out_di
     t0 = time.time()
     picked = select_prompts(ws, rows)
     if not picked:
-        raise ValueError("warm-start: no curriculum row has a repairable hard constraint")
+        raise ConfigError("train.warmstart: no curriculum row has a repairable hard constraint")
     records = generate_answers(ws, model_name, picked, out_dir / DATA_FILE)
     t_gen = time.time() - t0
     fit = finetune(ws, model_name, records, out_dir / MODEL_DIR, precision)
