@@ -130,6 +130,17 @@ class HeldoutConfig(Section):
                              "the types conflict)")
 
 
+class ControlSetConfig(Section):
+    """The constraint-free control set (selfif.eval.control): seed prompts set aside from training
+    and answered as they are, to check that instruction-following training keeps the ordinary
+    answers (length, loops, unasked formats, relevance) and does not trade them for format tricks."""
+
+    seeds: int = Field(
+        0, ge=0, description="seeds set aside for control_seeds.jsonl (a seeded sample of the decontaminated seeds, "
+        "disjoint from the held-out split, never in the curriculum); `selfif run` answers them before and after "
+        "training and pairs the answer-quality metrics (0: no control set)")
+
+
 class SynthConfig(Section):
     """Instruction synthesis: constraint chains and the curriculum levels."""
 
@@ -138,6 +149,7 @@ class SynthConfig(Section):
     hard_types: list[str] | None = Field(None, description="restrict hard constraints to these type ids (None: all)")
     soft_types: list[str] | None = Field(None, description="restrict soft constraints to these type ids (None: all)")
     heldout: HeldoutConfig = Field(default_factory=HeldoutConfig, description="leave-types-out split (HeldoutConfig)")
+    control: ControlSetConfig = Field(default_factory=ControlSetConfig, description="constraint-free control set (ControlSetConfig)")
     seed: int = Field(0, description="sampling seed")
 
     @model_validator(mode="after")

@@ -10,12 +10,14 @@ A pipeline run directory (``selfif run``)::
     seeds.jsonl, seeds.stats.json                 selfif seeds
     curriculum.jsonl, curriculum.stats.json       selfif synth
     heldout.jsonl                                 selfif synth, with synth.heldout.types (leave-types-out split)
+    control_seeds.jsonl                           selfif synth, with synth.control.seeds (constraint-free control set)
     label/{responses,pairs}.jsonl, audit.json     selfif label --audit
     rm/{selfif_rm.json,metrics.json,...}          selfif train-rm
     eval-before/{scores.json,...}                 selfif eval ifeval (the starting policy)
     policy/{checkpoint-*,final,plots,train_summary.json}   selfif train
     eval-after/{scores.json,...}                  selfif eval ifeval (policy/final)
     heldout-{before,after}/{scores.json,...}      selfif eval ifeval -b heldout.jsonl (with synth.heldout.types)
+    control-{before,after}/{scores.json,...}      selfif eval control control_seeds.jsonl (with synth.control.seeds)
 
 plus, while a process writes, its lock (``.selfif.lock`` in the run and evaluation directories,
 ``.NAME.lock`` beside a file or checkpoint), and ``complete.json`` in each evaluation directory.
@@ -36,6 +38,8 @@ SEEDS = "seeds.jsonl"
 CURRICULUM = "curriculum.jsonl"
 HELDOUT = "heldout.jsonl"  # synth.heldout: prompts asking for the types left out of training (IFEval row format)
 HELDOUT_BEFORE, HELDOUT_AFTER = "heldout-before", "heldout-after"  # its evaluations, as eval-before/eval-after
+CONTROL_SEEDS = "control_seeds.jsonl"  # synth.control: seeds set aside, answered without constraints (seeds.jsonl rows)
+CONTROL_BEFORE, CONTROL_AFTER = "control-before", "control-after"  # their evaluations (selfif eval control)
 LABEL_DIR, RM_DIR, POLICY_DIR = "label", "rm", "policy"
 EVAL_BEFORE, EVAL_AFTER = "eval-before", "eval-after"
 

@@ -14,7 +14,8 @@ from typing import Any
 from selfif.config import PipelineConfig
 from selfif.io import atomic_write_text
 from selfif.layout import (
-    AUDIT, BEFORE_AFTER_PNG, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, HELDOUT_AFTER, HELDOUT_BEFORE, LABEL_DIR, MANIFEST, PLOTS_DIR, POLICY_DIR, REPORT, RM_DIR,
+    AUDIT, BEFORE_AFTER_PNG, CONTROL_AFTER, CONTROL_BEFORE, CONTROL_SEEDS, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, HELDOUT_AFTER,
+    HELDOUT_BEFORE, LABEL_DIR, MANIFEST, PLOTS_DIR, POLICY_DIR, REPORT, RM_DIR,
     RM_METRICS, RM_RELIABILITY, RUN_CONFIG, SCORES, SEEDS, TRAIN_SUMMARY, stats_path,
 )
 
@@ -156,6 +157,36 @@ def _heldout_section(cfg: PipelineConfig, run: Path) -> list[str]:
     return parts + [f"{before.get('n_prompts')} prompts.", "", compare_report(before, after, comparison=after.get("comparison")), ""]
 
 
+def _control_section(cfg: PipelineConfig, run: Path) -> list[str]:
+    """The constraint-free control set (synth.control) before and after: the answer-quality
+    figures of each side and the paired differences with the intervals the after evaluation
+    recorded; nothing when the run declares no control set."""
+    if not cfg.synth.control.seeds:
+        return []
+    parts = ["## Constraint-free control set", "",
+             f"Seed prompts set aside from training (`{CONTROL_SEEDS}`, decontaminated like every seed), answered "
+             "with no constraint; the answer-quality metrics only, after training paired against before.", ""]
+    before, after = _load(run / CONTROL_BEFORE / SCORES), _load(run / CONTROL_AFTER / SCORES)
+    if not (before and after):
+        return parts + ["_evaluation missing (stage not run yet)_", ""]
+    from selfif.eval.report import pct, pp_interval, quality_comparison_lines
+
+    def look(q: dict[str, Any]) -> str:
+        rel = q.get("relevance")
+        return (f"median {q['words']['median']:g} words, {q['looping']['looping']} of {q['answers']} end in a loop"
+                + (f", relevance {rel['mean']:.3f}" if rel else ""))
+
+    parts += [f"{after.get('n_prompts')} prompts. Before: {look(before['quality'])}. After: {look(after['quality'])}.", ""]
+    comparison = after.get("comparison")
+    if not comparison:
+        return parts + ["_No intervals: the after evaluation was not paired with the before one._", ""]
+    qc = comparison["quality"]
+    loop = qc["looping"]
+    return parts + [f"- **Loops**: {pct(loop['before'])} → {pct(loop['after'])} % of answers, {pp_interval(loop)}.",
+                    *quality_comparison_lines(qc, comparison),
+                    "", f"Intervals: {100 * comparison['confidence']:g} %, {comparison['method']} ({comparison['resamples']} resamples).", ""]
+
+
 def write_report(cfg: PipelineConfig, run: Path) -> Path:
     run = Path(run)
     manifest = _load(run / MANIFEST) or {"stages": {}}
@@ -180,6 +211,7 @@ def write_report(cfg: PipelineConfig, run: Path) -> Path:
         parts += ["_evaluation missing (stage not run yet)_", ""]
 
     parts += _heldout_section(cfg, run)
+    parts += _control_section(cfg, run)
     parts += ["## Stage wall-clock time and peak memory", ""]
     rows = [[name, rec.get("status", ""), f"{rec.get('seconds', 0):.0f}", _rss(rec)]
             for name, rec in manifest["stages"].items() if name != "report"]

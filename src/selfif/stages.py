@@ -13,7 +13,8 @@ from typing import Any
 
 from selfif.config import PipelineConfig
 from selfif.layout import (
-    AUDIT, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, FINAL_DIR, HELDOUT, HELDOUT_AFTER, HELDOUT_BEFORE, LABEL_DIR, PAIRS,
+    AUDIT, CONTROL_AFTER, CONTROL_BEFORE, CONTROL_SEEDS, CURRICULUM, EVAL_AFTER, EVAL_BEFORE, FINAL_DIR, HELDOUT,
+    HELDOUT_AFTER, HELDOUT_BEFORE, LABEL_DIR, PAIRS,
     POLICY_DIR, REPORT, RM_DIR, RM_META, SCORES, SEEDS,
 )
 
@@ -101,6 +102,24 @@ def _heldout_eval(which: str):
     return run_eval
 
 
+def _control_eval(which: str):
+    """The constraint-free control set (synth.control): the policy answers ``control_seeds.jsonl``
+    (seed prompts training never drew, no constraint) with eval.generation's decoding, measured by
+    the answer-quality metrics; after training, paired against the before answers with bootstrap
+    intervals."""
+    def run_eval(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
+        from selfif.eval.control import evaluate_control
+
+        model = cfg.model if which == CONTROL_BEFORE else str(run / POLICY_DIR / FINAL_DIR)
+        scores = evaluate_control(model, run / CONTROL_SEEDS, run / which, cfg.eval.generation,
+                                  baseline=run / CONTROL_BEFORE if which == CONTROL_AFTER else None)
+        q = scores["quality"]
+        return {"n_prompts": scores["n_prompts"], "words_median": q["words"]["median"],
+                "looping": q["looping"]["looping"], "relevance": (q.get("relevance") or {}).get("mean")}
+
+    return run_eval
+
+
 def _train(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
     from selfif.rl.trainer import train_policy
 
@@ -118,12 +137,18 @@ def _report(cfg: PipelineConfig, run: Path) -> dict[str, Any]:
 def pipeline_stages(cfg: PipelineConfig | None = None) -> list[Stage]:
     """The stages in data-flow order, with the config sections each depends on; with a
     leave-types-out split (``synth.heldout.types`` in ``cfg``) also its evaluations before and
-    after training."""
+    after training, and likewise with a control set (``synth.control.seeds`` in ``cfg``)."""
     heldout = bool(cfg is not None and cfg.synth.heldout.types)
+    control = bool(cfg is not None and cfg.synth.control.seeds)
     before = [Stage("heldout-before", ("model", "eval"), ("synth",), (f"{HELDOUT_BEFORE}/{SCORES}",),
                     _heldout_eval(HELDOUT_BEFORE), clean=(HELDOUT_BEFORE,))] if heldout else []
     after = [Stage("heldout-after", ("eval",), ("train", "heldout-before"), (f"{HELDOUT_AFTER}/{SCORES}",),
                    _heldout_eval(HELDOUT_AFTER), clean=(HELDOUT_AFTER,))] if heldout else []
+    if control:
+        before.append(Stage("control-before", ("model", "eval"), ("synth",), (f"{CONTROL_BEFORE}/{SCORES}",),
+                            _control_eval(CONTROL_BEFORE), clean=(CONTROL_BEFORE,)))
+        after.append(Stage("control-after", ("eval",), ("train", "control-before"), (f"{CONTROL_AFTER}/{SCORES}",),
+                           _control_eval(CONTROL_AFTER), clean=(CONTROL_AFTER,)))
     return [
         Stage("seeds", ("seeds",), (), (SEEDS,), _seeds),
         Stage("synth", ("synth",), ("seeds",), (CURRICULUM,), _synth),

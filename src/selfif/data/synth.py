@@ -20,6 +20,14 @@ verifiers, and ``selfif run`` does so before and after training. The seeds are h
 as the types so that a gain on the split is a gain on types never trained, not on prompts
 memorised. What the split does not exclude: soft types whose wording overlaps a held-out hard
 type (the soft "morphological (casing)" type against held-out lowercase, say) stay in training.
+
+Constraint-free control set (``synth.control``). A further seeded sample of ``control.seeds``
+seeds, drawn from those the held-out split left (so turning the control set on never changes the
+split), is kept out of the curriculum and written as it is to ``control_seeds.jsonl`` (rows of
+``seeds.jsonl``); ``selfif eval control`` answers them with no constraint before and after
+training. They come from ``seeds.jsonl``, so they passed the same decontamination against the
+evaluation benchmark as every training seed; being set aside here, before any chain is drawn,
+is what keeps them out of labelling, the reward model, warm-start and GRPO.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from selfif.constraints.base import ConstraintInstance, ConstraintType
 from selfif.data.curriculum import CurriculumRow  # the row model written here (its one home)
 from selfif.data.seeds import Seed
 from selfif.io import InputError, atomic_write_json, check_inputs_survive, exclusive_lock, output_set, write_jsonl
-from selfif.layout import HELDOUT, stats_path
+from selfif.layout import CONTROL_SEEDS, HELDOUT, stats_path
 
 # Paper (Ren et al., 2025): instructions per level and constraint kinds of its curriculum.
 PAPER_LEVELS = {1: 2806, 2: 2745, 3: 2700, 4: 2700, 5: 2619}
@@ -70,6 +78,31 @@ def heldout_seed_ids(seeds: list[Seed], cfg: SynthConfig) -> set[str]:
                           "seeds for training; set fewer")
     ids = sorted(s.id for s in seeds)
     return set(random.Random(f"{cfg.seed}/heldout").sample(ids, cfg.heldout.seeds))
+
+
+def control_seed_ids(seeds: list[Seed], cfg: SynthConfig) -> set[str]:
+    """The seeds set aside for the constraint-free control set (none with ``control.seeds`` 0): a
+    seeded sample of the seeds the held-out split did not take, so it depends only on (synth.seed,
+    the seed ids, the split, control.seeds) and never overlaps the split."""
+    if not cfg.control.seeds:
+        return set()
+    held = heldout_seed_ids(seeds, cfg)
+    ids = sorted(s.id for s in seeds if s.id not in held)
+    if cfg.control.seeds >= len(ids):
+        raise ConfigError(f"synth.control.seeds: {cfg.control.seeds} control seeds leave none of the {len(ids)} "
+                          "seeds outside the held-out split for training; set fewer")
+    return set(random.Random(f"{cfg.seed}/control").sample(ids, cfg.control.seeds))
+
+
+def build_control(seeds: list[Seed], cfg: SynthConfig) -> list[Seed]:
+    """Rows of ``control_seeds.jsonl``: the control seeds as they are, in ``seeds.jsonl`` order."""
+    control = control_seed_ids(seeds, cfg)
+    return [s for s in seeds if s.id in control]
+
+
+def control_path(curriculum: str | Path) -> Path:
+    """Where the control seeds of a curriculum live: ``control_seeds.jsonl`` beside it."""
+    return Path(curriculum).with_name(CONTROL_SEEDS)
 
 
 def build_heldout(seeds: list[Seed], cfg: SynthConfig) -> list[dict]:
@@ -145,12 +178,12 @@ def compose(seed_text: str, constraints: list[ConstraintInstance]) -> str:
 
 
 def build_curriculum(seeds: list[Seed], cfg: SynthConfig) -> list[CurriculumRow]:
-    """The training curriculum: every seed not set aside for the held-out split, chains drawn from
-    :func:`training_pools`."""
+    """The training curriculum: every seed not set aside for the held-out split or the control set,
+    chains drawn from :func:`training_pools`."""
     hard, soft = training_pools(cfg)
     if not hard and not soft:
         raise ConfigError("synth: no constraint types to draw from")
-    held = heldout_seed_ids(seeds, cfg)
+    held = heldout_seed_ids(seeds, cfg) | control_seed_ids(seeds, cfg)
     rows: list[CurriculumRow] = []
     for s in seeds:
         if s.id in held:
@@ -161,9 +194,11 @@ def build_curriculum(seeds: list[Seed], cfg: SynthConfig) -> list[CurriculumRow]
     return rows
 
 
-def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int, heldout: list[dict] | None = None) -> dict:
+def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int, heldout: list[dict] | None = None,
+                     control: list[Seed] | None = None) -> dict:
     """Per-level counts, kind counts and per-type counts (over each chain's constraints); with a
-    held-out split, its prompt and per-type counts under ``heldout``."""
+    held-out split, its prompt and per-type counts under ``heldout``; with a control set, its
+    size under ``control``."""
     levels = Counter(r.level for r in rows)
     full = {}
     for r in rows:  # the longest row of each seed holds its whole chain
@@ -181,6 +216,7 @@ def curriculum_stats(rows: list[CurriculumRow], cfg: SynthConfig, n_seeds: int, 
         "n_seeds": n_seeds,
         "n_rows": len(rows),
         "heldout": held,
+        "control": {"n_seeds": len(control)} if control else None,
         "levels": {str(k): levels[k] for k in sorted(levels)},
         "kinds": dict(kinds),
         "hard_fraction": round(kinds["hard"] / n_constraints, 4) if n_constraints else None,
@@ -206,6 +242,8 @@ def format_stats(stats: dict) -> str:
     if stats.get("heldout"):
         h = stats["heldout"]
         lines.append(f"  held out of training: {len(h['types'])} hard types, {h['n_prompts']} prompts in {HELDOUT}")
+    if stats.get("control"):
+        lines.append(f"  control set (no constraints, never trained): {stats['control']['n_seeds']} seeds in {CONTROL_SEEDS}")
     return "\n".join(lines)
 
 
@@ -225,7 +263,7 @@ def read_seeds(path: str | Path) -> list[Seed]:
 
 def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dict:
     """Read seeds, write ``curriculum.jsonl`` and ``curriculum.stats.json`` (and, with held-out
-    types, ``heldout.jsonl`` beside them); return the stats.
+    types, ``heldout.jsonl``, with a control set ``control_seeds.jsonl``, beside them); return the stats.
 
     The files are one set (:func:`selfif.io.output_set`): all are written in full before any
     replaces the earlier ones, so a failure part-way leaves the earlier curriculum with its own
@@ -235,16 +273,20 @@ def synthesize(seeds_path: str | Path, out: str | Path, cfg: SynthConfig) -> dic
     """
     out = Path(out)
     names = (out.name, stats_path(out).name)
-    maybe_heldout = (heldout_path(out).name,) if cfg.heldout.types else ()
-    check_inputs_survive([out.parent / n for n in (*names, *maybe_heldout)], [seeds_path])  # before the work, not after it
+    side_files = (heldout_path(out).name,) if cfg.heldout.types else ()
+    side_files += (control_path(out).name,) if cfg.control.seeds else ()
+    check_inputs_survive([out.parent / n for n in (*names, *side_files)], [seeds_path])  # before the work, not after it
     seeds = read_seeds(seeds_path)
     rows = build_curriculum(seeds, cfg)
     heldout = build_heldout(seeds, cfg)
-    stats = curriculum_stats(rows, cfg, len(seeds), heldout)
+    control = build_control(seeds, cfg)
+    stats = curriculum_stats(rows, cfg, len(seeds), heldout, control)
     with exclusive_lock(out, inside=False), \
-            output_set(out.parent, (*names, *maybe_heldout), inputs=[seeds_path], record=None) as tmp:
+            output_set(out.parent, (*names, *side_files), inputs=[seeds_path], record=None) as tmp:
         if heldout:
             write_jsonl(tmp / heldout_path(out).name, heldout)
+        if control:
+            write_jsonl(tmp / control_path(out).name, control)
         write_jsonl(tmp / out.name, rows)
         atomic_write_json(tmp / names[1], stats)
     return stats
