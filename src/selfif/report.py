@@ -141,17 +141,27 @@ def delta_line(run: Path) -> str:
     return delta_summary(comparison, (after.get("meta") or {}).get("instruction_types"))
 
 
+def _paired_section(run: Path, before_dir: str, after_dir: str, title: str, intro: str):
+    """The heading and intro of a before/after section, with both evaluations' scores; the lines
+    already say "evaluation missing" when either side has not run yet."""
+    parts = [f"## {title}", "", intro, ""]
+    before, after = _load(run / before_dir / SCORES), _load(run / after_dir / SCORES)
+    if not (before and after):
+        parts += ["_evaluation missing (stage not run yet)_", ""]
+    return parts, before, after
+
+
 def _heldout_section(cfg: PipelineConfig, run: Path) -> list[str]:
     """The leave-types-out split (synth.heldout) before and after, with the paired intervals the
     after evaluation recorded; nothing when the run declares no split."""
     if not cfg.synth.heldout.types:
         return []
-    parts = ["## Held-out constraint types (never trained)", "",
-             f"Prompts asking only for {', '.join(f'`{t}`' for t in sorted(cfg.synth.heldout.types))}, from seeds "
-             "outside the curriculum, scored by the registry's verifiers.", ""]
-    before, after = _load(run / HELDOUT_BEFORE / SCORES), _load(run / HELDOUT_AFTER / SCORES)
+    parts, before, after = _paired_section(
+        run, HELDOUT_BEFORE, HELDOUT_AFTER, "Held-out constraint types (never trained)",
+        f"Prompts asking only for {', '.join(f'`{t}`' for t in sorted(cfg.synth.heldout.types))}, from seeds "
+        "outside the curriculum, scored by the registry's verifiers.")
     if not (before and after):
-        return parts + ["_evaluation missing (stage not run yet)_", ""]
+        return parts
     from selfif.eval.report import compare_report
 
     return parts + [f"{before.get('n_prompts')} prompts.", "", compare_report(before, after, comparison=after.get("comparison")), ""]
@@ -163,12 +173,12 @@ def _control_section(cfg: PipelineConfig, run: Path) -> list[str]:
     recorded; nothing when the run declares no control set."""
     if not cfg.synth.control.seeds:
         return []
-    parts = ["## Constraint-free control set", "",
-             f"Seed prompts set aside from training (`{CONTROL_SEEDS}`, decontaminated like every seed), answered "
-             "with no constraint; the answer-quality metrics only, after training paired against before.", ""]
-    before, after = _load(run / CONTROL_BEFORE / SCORES), _load(run / CONTROL_AFTER / SCORES)
+    parts, before, after = _paired_section(
+        run, CONTROL_BEFORE, CONTROL_AFTER, "Constraint-free control set",
+        f"Seed prompts set aside from training (`{CONTROL_SEEDS}`, decontaminated like every seed), answered "
+        "with no constraint; the answer-quality metrics only, after training paired against before.")
     if not (before and after):
-        return parts + ["_evaluation missing (stage not run yet)_", ""]
+        return parts
     from selfif.eval.report import pct, pp_interval, quality_comparison_lines
 
     def look(q: dict[str, Any]) -> str:
