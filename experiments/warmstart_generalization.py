@@ -73,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from selfif.constraints import registry
-    from selfif.inference import SamplingParams, make_generator
+    from selfif.generation import SamplingParams, make_generator
     from selfif.rl.dataset import read_curriculum
 
     t0 = time.time()
@@ -92,7 +92,7 @@ def main() -> None:
         ws = cfg.train.warmstart.model_copy(update={"enabled": True})
         t = time.time()
         summary = run_warmstart(ws, curricula[-1], cfg.model or args.base, args.out,
-                                precision=training_precision(cfg.train.precision, cfg.train.bf16))
+                                precision=training_precision(cfg.train.precision))
         print(f"warm-start into {args.out} on {args.curriculum[-1]}: {summary['prompts']} prompts, {summary['examples']} examples, "
               f"{summary['updates']} updates, {time.time() - t:.0f} s", flush=True)
         dirs.append(Path(args.out))

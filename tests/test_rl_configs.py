@@ -48,7 +48,7 @@ def test_gpu_presets_carry_the_paper_hyperparameters():
         t = cfg.train
         acc = yaml.safe_load((REPO / t.accelerate_config).read_text())
         prompts = t.per_device_train_batch_size * acc["num_processes"] * t.gradient_accumulation_steps // t.num_generations
-        assert (t.learning_rate, t.num_generations, t.temperature, t.beta, t.bf16, prompts) == (1e-6, 5, 1.0, 0.0, True, 96), name
+        assert (t.learning_rate, t.num_generations, t.temperature, t.beta, t.precision, prompts) == (1e-6, 5, 1.0, 0.0, "bf16", 96), name
         assert t.weight_decay == 0.01 and t.warmup_steps == 0 and t.max_completion_length == 8192
         assert cfg.rm.lr == 5e-6 and cfg.rm.epochs == 3 and cfg.rm.batch_size == 1
 

@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -54,6 +54,19 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
+    replaced_keys: ClassVar[dict[str, str]] = {}
+    """Keys a section no longer takes -> the key (and value) to write instead."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_replaced_keys(cls, data: Any) -> Any:
+        """An old preset's key fails naming its successor, not as an unknown key."""
+        old = [k for k in cls.replaced_keys if isinstance(data, dict) and k in data]
+        if old:
+            raise PydanticCustomError("replaced_key", f"{old[0]} was replaced by {cls.replaced_keys[old[0]]}",
+                                      {"fields": (old[0],)})
+        return data
+
     @field_validator("*", mode="before")
     @classmethod
     def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
@@ -74,6 +87,12 @@ def _contradiction(message: str, *fields: str) -> PydanticCustomError:
 class GenerationConfig(Section):
     """Decoding settings shared by labelling and evaluation."""
 
+    # --- decoding ---
+    max_new_tokens: int = Field(256, ge=1, description="longest response, in new tokens")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature; 0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="sampling seed (every engine takes it, offsets added on resume)")
+    # --- runtime and precision ---
     backend: Literal["auto", "transformers", "openvino", "ctranslate2", "vllm"] = Field(
         "auto", description="generation engine; auto = vLLM when installed and a GPU is present, else openvino on a "
         "CPU for Llama-architecture models (same greedy text as transformers at fp32, several times faster: "
@@ -82,28 +101,28 @@ class GenerationConfig(Section):
         "auto", description="auto = bf16 where the CPU has native bf16 matmul (or on CUDA), else fp32; bf16 loads "
         "the policy in bf16 (transformers, vllm) or runs the engine at bf16 (openvino); ctranslate2 always computes "
         "in fp32. The resolved value is recorded")
-    max_new_tokens: int = Field(256, ge=1, description="longest response, in new tokens")
     batch_size: int = Field(8, ge=1, description="prompts generated together (per call to the engine)")
-    temperature: float = Field(0.7, ge=0, description="sampling temperature; 0 = greedy")
-    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="sampling seed (every engine takes it, offsets added on resume)")
 
 
 class SeedsConfig(Section):
     """Seed instructions: source, filters, decontamination, sample size."""
 
+    # --- source ---
     source: str = Field("sharegpt", description="sharegpt (packaged, offline) | JSONL/CSV/JSON path | Hugging Face dataset id")
     column: str | None = Field(None, description="prompt column for JSONL/CSV/HF sources (None: first of prompt/text/instruction)")
-    n: int = Field(3000, ge=1, description="seeds to keep (a nested, seeded sample of the survivors)")
+    # --- filters ---
     min_chars: int = Field(20, ge=0, description="shortest seed kept, in characters")
     max_chars: int = Field(300, ge=1, description="longest seed kept, in characters")
+    dedup_threshold: float = Field(0.7, gt=0, le=1, description="drop near-duplicates at this word 3-gram Jaccard similarity")
+    # --- decontamination ---
     decontaminate: list[str] | None = Field(
         None, description="benchmarks (JSONL files or HF dataset ids) whose prompts must not leak into the seeds; "
         "None: the evaluation benchmark (eval.benchmark), which the pipeline always adds anyway")
     ngram: int = Field(8, ge=1, description="word n-gram size of the contamination check")
     contamination_threshold: float = Field(
         0.5, gt=0, le=1, description="drop a seed when this share of its n-grams occurs in one benchmark prompt")
-    dedup_threshold: float = Field(0.7, gt=0, le=1, description="drop near-duplicates at this word 3-gram Jaccard similarity")
+    # --- the sample kept ---
+    n: int = Field(3000, ge=1, description="seeds to keep (a nested, seeded sample of the survivors)")
     seed: int = Field(0, description="sampling seed (the kept set is nested across n)")
 
     @model_validator(mode="after")
@@ -181,18 +200,21 @@ class LabelConfig(Section):
 class RMConfig(Section):
     """The constraint-wise binary reward model (bounds are the ones `selfif train-rm` enforces)."""
 
+    # --- model and data ---
     backbone: str = Field("minilm-l6", description="encoder: minilm-l6 | smollm2-135m | HF id | directory")
     include_instruction: bool = Field(False, description="also show the instruction to the RM (the paper does not)")
     max_length: int = Field(384, ge=16, description="tokens of (constraint, response) seen by the RM; longer is cut")
-    lr: float = Field(5e-5, gt=0, description="AdamW learning rate")
-    epochs: int = Field(3, ge=1, description="passes over the training pairs (early stopping may end sooner)")
-    batch_size: int = Field(16, ge=1, description="pairs per update")
-    val_fraction: float = Field(0.2, ge=0, le=0.9, description="share of seeds held out for validation (split by seed)")
-    patience: int = Field(2, ge=1, description="early stopping: epochs without val-loss improvement")
     min_audit_accuracy: float = Field(
         0.0, ge=0, le=1, description="with an audit.json: drop pair types whose pseudo-label accuracy is below this "
         "(0 = keep all; `selfif train-rm` uses the same default)")
+    val_fraction: float = Field(0.2, ge=0, le=0.9, description="share of seeds held out for validation (split by seed)")
+    # --- optimisation ---
+    lr: float = Field(5e-5, gt=0, description="AdamW learning rate")
+    epochs: int = Field(3, ge=1, description="passes over the training pairs (early stopping may end sooner)")
+    batch_size: int = Field(16, ge=1, description="pairs per update")
+    patience: int = Field(2, ge=1, description="early stopping: epochs without val-loss improvement")
     seed: int = Field(0, description="split and shuffling seed")
+    # --- runtime and precision ---
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul (or on CUDA), else fp32; "
         "weights and optimizer state stay fp32")
@@ -213,6 +235,7 @@ class WarmstartConfig(Section):
     curriculum prompts, code repairs the answers (``registry.repair_chain``), and the policy is
     fine-tuned on the repaired answers (rejection sampling where code repairs instead of discarding)."""
 
+    # --- model and data: which curriculum rows ---
     enabled: bool = Field(False, description="run the warm-start before GRPO")
     n_prompts: int = Field(384, ge=1, description="curriculum rows (levels >= 1, with a repairable hard constraint) the policy answers")
     types: list[str] | Literal["auto"] = Field(
@@ -223,17 +246,20 @@ class WarmstartConfig(Section):
         0.06, gt=0, le=1, description="types: auto picks the types whose audited asked pass rate is below this")
     auto_min_answers: int = Field(
         10, ge=1, description="types: auto judges only types with at least this many asked answers in the audit")
+    # --- generation: the answers code repairs ---
     samples_per_prompt: int = Field(1, ge=1, description="answers sampled per prompt")
-    epochs: int = Field(2, ge=1, description="passes over the repaired answers")
-    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
-    batch_size: int = Field(8, ge=1, description="repaired answers per optimizer update")
     answer_batch_size: int = Field(8, ge=1, description="prompts answered per generate call (larger on a GPU)")
     max_new_tokens: int = Field(160, ge=1, description="answer length cap; answers cut by it are dropped (see keep_truncated)")
     keep_truncated: bool = Field(
         False, description="keep an answer cut by the cap when none of its hard constraints depends on the end "
         "(selfif.rl.truncation): it is repaired and trained as a prefix, without EOS (so it teaches no early stop)")
     temperature: float = Field(0.7, ge=0, description="sampling temperature of the answers (0 = greedy)")
+    # --- optimisation ---
+    epochs: int = Field(2, ge=1, description="passes over the repaired answers")
+    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the supervised step")
+    batch_size: int = Field(8, ge=1, description="repaired answers per optimizer update")
     seed: int = Field(0, description="sampling and shuffling seed")
+    # --- validation: did it learn the constraints or its prompts ---
     validation_seeds: float = Field(
         0.0, ge=0, lt=1, description="share of the curriculum's seeds whose prompts the warm-start never sees; after "
         "fine-tuning, the policy answers up to validation_prompts of them and as many prompts it trained on (greedy), "
@@ -241,76 +267,105 @@ class WarmstartConfig(Section):
     validation_prompts: int = Field(48, ge=1, description="at most this many prompts in each validation set")
 
 
-class TrainConfig(Section):
-    """GRPO with TRL: named fields map onto ``trl.GRPOConfig``; ``grpo_args`` passes any other field."""
+# The trl.GRPOConfig fields selfif sets from a TrainConfig field of its own (GRPOConfig name -> field).
+# selfif.rl.trainer.build_grpo_config builds the GRPOConfig from this table; grpo_args may not name them.
+GRPO_NAMED: dict[str, str] = {
+    name: name for name in (
+        "num_generations", "max_completion_length", "temperature", "top_p", "use_vllm", "vllm_mode",
+        "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_server_host", "vllm_server_port",
+        "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
+        "per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation", "num_iterations",
+        "beta", "scale_rewards", "logging_steps", "report_to", "save_steps", "save_total_limit",
+        "gradient_checkpointing", "seed")
+} | {"data_seed": "seed", "bf16": "precision"}
 
+# The trl.GRPOConfig fields the training stage fixes, because it depends on their value -> why.
+GRPO_FIXED: dict[str, str] = {
+    "output_dir": "it is the stage's --out",
+    "save_strategy": "checkpoints are written every train.save_steps steps",
+    "remove_unused_columns": "the reward reads the constraints, level and row columns",
+    "ignore_data_skip": "the curriculum sampler restores its own position on resume",
+    "save_only_model": "resuming needs the optimizer, scheduler and RNG states",
+    "use_cpu": "it follows train.precision on a CPU",
+}
+
+
+class TrainConfig(Section):
+    """GRPO with TRL (``trl.GRPOConfig``), its fields grouped by purpose as GRPOConfig groups its own.
+
+    Each TRL setting has one route. A setting selfif uses is a named field here (:data:`GRPO_NAMED`):
+    documented and bounded (``selfif config --explain``), and read by selfif as well as by TRL
+    (``selfif train --dry-run`` checks that the batch splits into groups of num_generations and prints
+    the launch and vLLM commands from use_vllm and the vllm_* fields; the warm-start trains at
+    precision), so a second value in ``grpo_args`` would have selfif check and print one value while
+    TRL trains with another. ``grpo_args`` passes the GRPOConfig options selfif does not name
+    (``loss_type``, ``epsilon``, ...); naming a field of :data:`GRPO_NAMED` or :data:`GRPO_FIXED`
+    there is an error that says what to set instead.
+    """
+
+    replaced_keys: ClassVar[dict[str, str]] = {
+        "bf16": "precision: write precision: bf16 for bf16: true, and drop bf16: false (it meant precision's default, auto)"}
+
+    # --- model and data ---
     model: str | None = Field(None, description="policy to train (None: the pipeline's model)")
-    schedule: Literal["ordered", "mixed", "adaptive"] = Field(
-        "ordered", description="curriculum: ordered (L1, L2, ... in stages), mixed (all levels), adaptive (weight p(1-p))")
-    level_steps: int = Field(10, ge=1, description="ordered: rollout rounds per level before advancing")
-    advance_threshold: float | None = Field(
-        None, ge=0, le=1, description="ordered: advance early once the level's mean reward passes this (None: never)")
-    max_steps: int = Field(20, ge=1, description="GRPO optimizer steps")
-    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate (the paper: 1e-6, constant)")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    max_prompt_length: int = Field(
+        512, ge=1, description="longest prompt, in tokens; longer curriculum prompts are dropped (cutting them would cut "
+        "constraints off)")
+    # --- generation: the rollouts ---
     num_generations: int = Field(8, ge=2, description="completions per prompt (the GRPO group size)")
-    per_device_train_batch_size: int = Field(8, ge=1, description="completions per device per micro-batch (TRL counts completions)")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
-    max_prompt_length: int = Field(512, ge=1, description="prompt tokens kept (left-truncated)")
     max_completion_length: int = Field(96, ge=1, description="longest completion, in tokens")
     temperature: float = Field(1.0, gt=0, description="rollout sampling temperature")
-    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 loads no reference model (the paper)")
-    save_steps: int = Field(5, ge=1, description="write a resumable checkpoint every N steps")
-    logging_steps: int = Field(1, ge=1, description="log metrics every N steps")
-    use_vllm: bool = Field(False, description="generate rollouts with vLLM (GPU)")
-    vllm_mode: Literal["colocate", "server"] = Field(
-        "colocate", description="vLLM inside the training process, or a separate `trl vllm-serve`")
-    report_to: list[str] = Field(
-        default_factory=lambda: ["tensorboard"], description="logging integrations; missing packages are skipped with a warning")
-    bf16: bool = Field(False, description="bf16 mixed precision in the trainer (GPUs); precision=bf16 implies it")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto = bf16 autocast where the CPU has native bf16 matmul, else fp32 (on CUDA: train.bf16 "
-        "decides, as before); weights and optimizer state stay fp32 either way")
-    rollout_copy: Literal["auto", "off", "bf16"] = Field(
-        "auto", description="rollouts when training in bf16: bf16 = generate from a bf16 copy of the policy, refreshed "
-        "after each optimizer step (under autocast every weight is re-cast at every generated token; "
-        "benchmarks/grpo_step.py measures both); off = generate from the training model under autocast; auto = bf16 "
-        "on a CPU training in bf16, off elsewhere (fp32, GPUs, vLLM). Costs one bf16 copy of the weights in memory")
+    top_p: float = Field(1.0, gt=0, le=1, description="rollout nucleus sampling mass")
+    greedy_member: bool = Field(
+        False, description="decode one completion of every group greedily, the others sampled: IFEval is scored on "
+        "greedy answers, which loop far more often than samples at temperature 1 (selfif.rl.greedy; HF generate "
+        "or OpenVINO rollouts, not vLLM)")
     rollout_backend: Literal["auto", "transformers", "openvino"] = Field(
         "auto", description="what generates GRPO rollouts on a CPU: openvino = OpenVINO GenAI holding the policy's "
         "current weights, handed over in memory after each optimizer step (selfif.rl.ov_rollouts; faster at long "
         "rollout rounds, its learning not yet measured); transformers = HF generate (with train.rollout_copy); "
         "auto = transformers for now")
-    logprob_head: Literal["auto", "fused", "unfused"] = Field(
-        "auto", description="how the loss's log-probabilities are computed: fused = TRL's tiled LM head (no full "
-        "logits; on a CPU its torch fallback scores the prompt too and keeps the head in fp32); unfused = logits "
-        "for the completion positions only, under autocast (selfif.rl.logprobs; costs rows x completion tokens x "
-        "vocabulary x 6 bytes); auto = unfused on a CPU, fused elsewhere")
-    seed: int = Field(0, description="trainer and curriculum seed")
-    # --- added by the RL stage (selfif.rl) ---
-    adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")
-    top_p: float = Field(1.0, gt=0, le=1, description="rollout nucleus sampling mass")
-    lr_scheduler_type: str = Field("constant", description="transformers scheduler name (the paper: constant, no warmup)")
-    warmup_steps: int = Field(0, ge=0, description="learning-rate warmup steps")
-    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
-    num_iterations: int = Field(1, ge=1, description="GRPO updates per generation batch")
-    steps_per_generation: int | None = Field(
-        None, ge=1, description="optimizer steps per rollout round (None: gradient_accumulation_steps, TRL's default)")
-    scale_rewards: Literal["group", "batch", "none"] = Field(
-        "group", description="advantage normalisation: by the group's std, the batch's, or none")
-    gradient_checkpointing: bool = Field(False, description="saves GPU memory on big models; slower on CPU")
-    save_total_limit: int | None = Field(2, ge=1, description="checkpoints kept (None: all)")
+    rollout_copy: Literal["auto", "off", "bf16"] = Field(
+        "auto", description="rollouts when training in bf16: bf16 = generate from a bf16 copy of the policy, refreshed "
+        "after each optimizer step (under autocast every weight is re-cast at every generated token; "
+        "benchmarks/grpo_step.py measures both); off = generate from the training model under autocast; auto = bf16 "
+        "on a CPU training in bf16, off elsewhere (fp32, GPUs, vLLM). Costs one bf16 copy of the weights in memory")
+    use_vllm: bool = Field(False, description="generate rollouts with vLLM (GPU)")
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="vLLM inside the training process, or a separate `trl vllm-serve`")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="colocated vLLM: share of GPU memory it takes")
     vllm_tensor_parallel_size: int = Field(1, ge=1, description="colocated vLLM: tensor-parallel GPUs")
     vllm_server_host: str = Field("127.0.0.1", description="server mode: host of `trl vllm-serve`")
     vllm_server_port: int = Field(8000, ge=1, le=65535, description="server mode: port of `trl vllm-serve`")
-    grpo_args: dict[str, Any] = Field(
-        default_factory=dict, description="any trl.GRPOConfig field, passed through and winning over the named "
-        "ones (names checked against trl.GRPOConfig when the config loads)")
-    accelerate_config: str | None = Field(
-        None, description="multi-GPU launch config (`selfif train --dry-run` prints the command)")
-    # --- guided exploration: repairs for the types the policy never produces (docs/repairs.md;
-    #     selfif.rl.guidance, selfif.rl.warmstart, selfif.rl.truncation) ---
+    # --- optimisation ---
+    max_steps: int = Field(20, ge=1, description="GRPO optimizer steps")
+    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate (the paper: 1e-6, constant)")
+    lr_scheduler_type: str = Field("constant", description="transformers scheduler name (the paper: constant, no warmup)")
+    warmup_steps: int = Field(0, ge=0, description="learning-rate warmup steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    per_device_train_batch_size: int = Field(8, ge=1, description="completions per device per micro-batch (TRL counts completions)")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    steps_per_generation: int | None = Field(
+        None, ge=1, description="optimizer steps per rollout round (None: gradient_accumulation_steps, TRL's default)")
+    num_iterations: int = Field(1, ge=1, description="GRPO updates per generation batch")
+    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 loads no reference model (the paper)")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="advantage normalisation: by the group's std, the batch's, or none")
+    # --- reward shaping ---
+    looping_fails: bool = Field(
+        False, description="a completion that ends in a repetition loop (selfif.repetition) scores 0 on every "
+        "constraint")
+    truncated_fails_end_constraints: bool = Field(
+        False, description="a completion cut by max_completion_length scores 0 on end-dependent constraints "
+        "(selfif.rl.truncation)")
+    # --- curriculum and guided exploration (docs/repairs.md; selfif.rl.guidance) ---
+    schedule: Literal["ordered", "mixed", "adaptive"] = Field(
+        "ordered", description="curriculum: ordered (L1, L2, ... in stages), mixed (all levels), adaptive (weight p(1-p))")
+    level_steps: int = Field(10, ge=1, description="ordered: rollout rounds per level before advancing")
+    advance_threshold: float | None = Field(
+        None, ge=0, le=1, description="ordered: advance early once the level's mean reward passes this (None: never)")
+    adaptive_epsilon: float = Field(0.05, gt=0, description="adaptive: level weight = p(1-p) + epsilon")
     guidance: Literal["none", "repair"] = Field(
         "none", description="repair: in a group where no completion satisfies a repairable hard constraint, replace "
         "completions with code-repaired ones (guided GRPO)")
@@ -320,26 +375,45 @@ class TrainConfig(Section):
     guidance_max_advantage: float | None = Field(
         1.0, gt=0, description="clip a guided completion's advantage to this (bounds the push of an off-policy "
         "sample; None: no clip)")
-    greedy_member: bool = Field(
-        False, description="decode one completion of every group greedily, the others sampled: IFEval is scored on "
-        "greedy answers, which loop far more often than samples at temperature 1 (selfif.rl.greedy; HF generate "
-        "or OpenVINO rollouts, not vLLM)")
-    looping_fails: bool = Field(
-        False, description="a completion that ends in a repetition loop (selfif.repetition) scores 0 on every "
-        "constraint")
-    truncated_fails_end_constraints: bool = Field(
-        False, description="a completion cut by max_completion_length scores 0 on end-dependent constraints "
-        "(selfif.rl.truncation)")
+    # --- warm-start ---
     warmstart: WarmstartConfig = Field(default_factory=WarmstartConfig, description="supervised warm-start on repaired answers")
+    # --- logging and checkpoints ---
+    logging_steps: int = Field(1, ge=1, description="log metrics every N steps")
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"], description="logging integrations; missing packages are skipped with a warning")
+    save_steps: int = Field(5, ge=1, description="write a resumable checkpoint every N steps")
+    save_total_limit: int | None = Field(2, ge=1, description="checkpoints kept (None: all)")
+    # --- runtime and precision ---
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 = bf16 autocast in the trainer (TRL's bf16; set it for GPU training); auto = bf16 "
+        "where the CPU has native bf16 matmul, else fp32, and fp32 on CUDA; weights and optimizer state stay fp32 "
+        "either way")
+    logprob_head: Literal["auto", "fused", "unfused"] = Field(
+        "auto", description="how the loss's log-probabilities are computed: fused = TRL's tiled LM head (no full "
+        "logits; on a CPU its torch fallback scores the prompt too and keeps the head in fp32); unfused = logits "
+        "for the completion positions only, under autocast (selfif.rl.logprobs; costs rows x completion tokens x "
+        "vocabulary x 6 bytes); auto = unfused on a CPU, fused elsewhere")
+    gradient_checkpointing: bool = Field(False, description="saves GPU memory on big models; slower on CPU")
+    accelerate_config: str | None = Field(
+        None, description="multi-GPU launch config (`selfif train --dry-run` prints the command)")
+    seed: int = Field(0, description="trainer and curriculum seed")
+    grpo_args: dict[str, Any] = Field(
+        default_factory=dict, description="trl.GRPOConfig options selfif does not name, passed through (checked "
+        "against trl.GRPOConfig when the config loads; a field named here, or fixed by the stage, is refused)")
 
     @field_validator("grpo_args")
     @classmethod
     def _known_grpo_args(cls, v: dict[str, Any]) -> dict[str, Any]:
         """A typo in a pass-through key fails at load time, not after the model has loaded; an
-        inf or nan (which the named fields refuse, and config.json could not hold) too."""
+        inf or nan (which the named fields refuse, and config.json could not hold) too; and so does
+        a second route to a setting that has one already (see the class docstring)."""
         bad = sorted(str(k) for k, x in v.items() if not _finite(x))
         if bad:
             raise ValueError(f"{', '.join(bad)}: expected finite numbers (no inf or nan)")
+        named = [f"{k}: set train.{GRPO_NAMED[k]} instead" for k in sorted(v) if k in GRPO_NAMED]
+        fixed = [f"{k}: fixed by selfif ({GRPO_FIXED[k]})" for k in sorted(v) if k in GRPO_FIXED]
+        if named or fixed:
+            raise ValueError("; ".join(named + fixed))
         if v:
             from dataclasses import fields
 

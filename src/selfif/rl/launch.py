@@ -55,7 +55,7 @@ def plan(cfg: PipelineConfig, *, curriculum: str, out_dir: str, config_path: str
     checks.append(f"{procs} training processes on {machines} machine(s); {prompts} prompts × {t.num_generations} "
                   f"completions = {completions_per_round} completions per rollout round")
     checks.append(f"lr {t.learning_rate:g}, beta {t.beta:g}, temperature {t.temperature:g}, max completion "
-                  f"{t.max_completion_length} tokens, {t.max_steps} steps, bf16={t.bf16}, schedule={t.schedule}")
+                  f"{t.max_completion_length} tokens, {t.max_steps} steps, precision={t.precision}, schedule={t.schedule}")
     if t.guidance != "none":
         checks.append(f"guided GRPO ({t.guidance}): up to {t.guidance_per_group} repaired completion(s) per stuck group, "
                       f"advantage clip {t.guidance_max_advantage}, decay over {t.guidance_decay_steps or 'no'} steps")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selfif.config import PipelineConfig, RewardConfig, TrainConfig
+from selfif.config import GRPO_NAMED, PipelineConfig, RewardConfig, TrainConfig
 from selfif.io import InputError, atomic_write_json
 from selfif.layout import TRAIN_SUMMARY
 from selfif.models import DEFAULT_POLICY, load_tokenizer, resolve
@@ -58,56 +58,31 @@ def _report_to(requested: list[str]) -> list[str]:
 
 
 def build_grpo_config(train: TrainConfig, out_dir: str | Path):
-    """``trl.GRPOConfig`` from our ``TrainConfig``; ``train.grpo_args`` overrides any field."""
+    """``trl.GRPOConfig`` from our ``TrainConfig``: the named fields (:data:`selfif.config.GRPO_NAMED`),
+    the settings the stage fixes (:data:`selfif.config.GRPO_FIXED`), then ``train.grpo_args`` for the
+    options selfif does not name (the config refuses it any of the former)."""
     import torch
     from trl import GRPOConfig
 
     from selfif.precision import training_precision
 
-    kwargs: dict[str, Any] = dict(
-        output_dir=str(out_dir),
-        max_steps=train.max_steps,
-        learning_rate=train.learning_rate,
-        weight_decay=train.weight_decay,
-        lr_scheduler_type=train.lr_scheduler_type,
-        warmup_steps=train.warmup_steps,
-        max_grad_norm=train.max_grad_norm,
-        num_generations=train.num_generations,
-        per_device_train_batch_size=train.per_device_train_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        max_completion_length=train.max_completion_length,
-        temperature=train.temperature,
-        top_p=train.top_p,
-        beta=train.beta,
-        num_iterations=train.num_iterations,
-        scale_rewards=train.scale_rewards,
-        save_strategy="steps",
-        save_steps=train.save_steps,
-        save_total_limit=train.save_total_limit,
-        logging_steps=train.logging_steps,
+    kwargs: dict[str, Any] = {name: getattr(train, field) for name, field in GRPO_NAMED.items()}
+    kwargs.update(
         report_to=_report_to(train.report_to),
-        bf16=training_precision(train.precision, train.bf16) == "bf16",  # autocast: master weights stay fp32
-        gradient_checkpointing=train.gradient_checkpointing,
-        seed=train.seed,
-        data_seed=train.seed,
-        use_vllm=train.use_vllm,
-        vllm_mode=train.vllm_mode,
-        vllm_gpu_memory_utilization=train.vllm_gpu_memory_utilization,
-        vllm_tensor_parallel_size=train.vllm_tensor_parallel_size,
-        vllm_server_host=train.vllm_server_host,
-        vllm_server_port=train.vllm_server_port,
+        bf16=training_precision(train.precision) == "bf16",  # autocast: master weights stay fp32
+        output_dir=str(out_dir),
+        save_strategy="steps",
         remove_unused_columns=False,  # the reward needs the constraints/level/row columns
         ignore_data_skip=True,  # our sampler restores its own position (see selfif.rl.sampler)
         save_only_model=False,  # resume needs optimizer + scheduler + RNG
-        log_completions=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
     )
-    if train.steps_per_generation is not None:
-        kwargs["steps_per_generation"] = train.steps_per_generation
+    if train.steps_per_generation is None:
+        del kwargs["steps_per_generation"]  # TRL's default: gradient_accumulation_steps
     if kwargs["bf16"] and not torch.cuda.is_available():
         kwargs["use_cpu"] = True  # transformers allows CPU bf16 autocast only when told it is on the CPU
-    kwargs.update(train.grpo_args)
-    return GRPOConfig(**kwargs)
+    # selfif's defaults for options it does not name, which grpo_args may change
+    defaults = dict(log_completions=False, dataloader_pin_memory=torch.cuda.is_available())
+    return GRPOConfig(**{**defaults, **train.grpo_args, **kwargs})
 
 
 def _filter_long_prompts(rows: list[dict], tokenizer, max_len: int) -> list[dict]:
@@ -186,7 +161,7 @@ def train_policy(
         from selfif.precision import training_precision
 
         warm = run_warmstart(train.warmstart, rows, model_name, out_dir / WARMSTART_DIR,
-                             precision=training_precision(train.precision, train.bf16),
+                             precision=training_precision(train.precision),
                              audit_path=audit_beside(curriculum_path))  # types: auto reads it
         policy_path = str(out_dir / WARMSTART_DIR / MODEL_DIR)
     else:
