@@ -230,3 +230,16 @@ def test_control_set_through_the_cli(tmp_path):
     (base / "responses.jsonl").write_text(json.dumps({"prompt": "Something else entirely.", "response": "x"}) + "\n")
     res = CliRunner().invoke(app, [*args, "--baseline", str(base)])
     assert res.exit_code == 2 and "not in the baseline" in res.output
+
+
+def test_copying_verdict_names_the_direction_not_a_gain():
+    """A fall in instruction copying is an improvement: the comparison line must not call it a
+    "loss" as it would a fall in accuracy (the demo's 5.1 -> 0.0 % once read "loss")."""
+    from selfif.eval.report import noise_verdict
+
+    c = {"confidence": 0.95}
+    fell = {"delta": -0.051, "excludes_zero": True}
+    assert noise_verdict(fell, c).startswith("loss")
+    assert noise_verdict(fell, c, up="more copying", down="less copying").startswith("less copying")
+    assert noise_verdict({"delta": 0.07, "excludes_zero": True}, c, up="more copying", down="less copying").startswith("more copying")
+    assert "noise" in noise_verdict({"delta": 0.07, "excludes_zero": False}, c, up="more copying")

@@ -143,7 +143,7 @@ def quality_comparison_lines(qc: Mapping[str, Any], c: Mapping[str, Any]) -> lis
              f"{lr['median']:.2f} [{lr['low']:.2f}, {lr['high']:.2f}]."]
     if qc["copying"]["before"] is not None:  # None: no prompt with constraints (a control set)
         lines.append(f"- **Instruction copying**: {pct(qc['copying']['before'])} → {pct(qc['copying']['after'])} % of answers, "
-                     f"{pp_interval(qc['copying'])}: {noise_verdict(qc['copying'], c)}.")
+                     f"{pp_interval(qc['copying'])}: {noise_verdict(qc['copying'], c, up='more copying', down='less copying')}.")
     if qc.get("relevance"):
         r = qc["relevance"]
         lines.append(f"- **Relevance to the task** (mean cosine): {r['before']:.3f} → {r['after']:.3f}, "
@@ -197,10 +197,11 @@ def _level(comparison: Mapping[str, Any]) -> str:
     return f"{100 * comparison['confidence']:g} %"
 
 
-def noise_verdict(entry: Mapping[str, Any], comparison: Mapping[str, Any]) -> str:
-    """Plain words for one delta: does its interval exclude zero?"""
+def noise_verdict(entry: Mapping[str, Any], comparison: Mapping[str, Any], up: str = "gain", down: str = "loss") -> str:
+    """Plain words for one delta: does its interval exclude zero? ``up``/``down`` name a rise and
+    a fall: a rise in accuracy is a gain, a rise in a fault (instruction copying) is not."""
     if entry["excludes_zero"]:
-        return f"{'gain' if entry['delta'] > 0 else 'loss'}: the {_level(comparison)} interval excludes zero"
+        return f"{up if entry['delta'] > 0 else down}: the {_level(comparison)} interval excludes zero"
     return f"no effect distinguishable from noise at {_level(comparison)}"
 
 
