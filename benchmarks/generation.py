@@ -14,7 +14,7 @@ Every backend is loaded and warmed up first (load/convert time is printed separa
 in tokens/s), then timed in interleaved rounds, best of each.
 Tokens are counted by re-tokenizing each response, identically for every backend; "same text"
 counts responses identical to the HF fp32 reference. The last line is ``speedup X.XXx``: the
-default CPU generation of ``selfif label`` (``selfif.inference.CPU_DEFAULT_BACKEND`` at precision
+default CPU generation of ``selfif label`` (``selfif.generation.CPU_DEFAULT_BACKEND`` at precision
 ``auto``) against HF fp32 ``generate``; the line before it gives eval's default (the same backend at
 fp32) against the same reference.
 
@@ -52,7 +52,7 @@ def timed(fn, *a):
 
 def print_ct2_reload_cost(model, tok) -> None:
     """GRPO rollouts through CTranslate2 would need the new weights every step: save + convert + load."""
-    from selfif.ct2 import CTranslate2Generator, convert
+    from selfif.generation.ct2 import CTranslate2Generator, convert
 
     tmp = Path(tempfile.mkdtemp(prefix="ct2-reload-"))
     try:
@@ -67,7 +67,7 @@ def print_ct2_reload_cost(model, tok) -> None:
 
 def print_ov_reload_cost(model, name: str, hf_dir: str, threads: int | None) -> None:
     """GRPO rollouts through OpenVINO would need the new weights every step: GGUF written + engine loaded."""
-    from selfif.ov import OpenVINOGenerator, write_gguf
+    from selfif.generation.openvino import OpenVINOGenerator, write_gguf
 
     tmp = Path(tempfile.mkdtemp(prefix="ov-reload-"))
     try:
@@ -93,9 +93,10 @@ def main() -> None:
 
     import torch
 
-    from selfif.ct2 import CTranslate2Generator
+    from selfif.generation.ct2 import CTranslate2Generator
     from selfif.config import GenerationConfig
-    from selfif.inference import SamplingParams, TransformersGenerator, collect, generator_identity
+    from selfif.generation import SamplingParams, collect, generator_identity
+    from selfif.generation.hf import TransformersGenerator
     from selfif.models import load_policy, resolve
     from selfif.precision import cpu_bf16_flags
 
@@ -125,7 +126,7 @@ def main() -> None:
         cc = CompileConfig(fullgraph=False, dynamic=False)
         cc._compile_all_devices = True  # transformers compiles only on accelerators unless told
         variants["hf-static-compile"] = lambda: hf(cache_implementation="static", compile_config=cc)
-    from selfif import ov
+    from selfif.generation import openvino as ov
 
     have_ov = ov.supports(resolve(args.model)) is None
     if have_ov:

@@ -87,7 +87,7 @@ def main() -> None:
     print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads: {torch.get_num_threads()}, "
           f"model: {args.model}, {args.completions} completions/step (group {args.num_generations}), "
           f"<= {args.max_completion_length} new tokens, {args.steps} steps; default precision here: {default}")
-    from selfif import ov
+    from selfif.generation import openvino as ov
     from selfif.rl.ov_rollouts import wants_openvino
 
     on_ov = ov.available() and wants_openvino("auto", False)

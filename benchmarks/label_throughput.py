@@ -34,7 +34,7 @@ def main() -> None:
     from selfif.config import GenerationConfig, SeedsConfig, SynthConfig
     from selfif.data.seeds import build_seeds
     from selfif.data.synth import build_curriculum
-    from selfif.inference import make_generator
+    from selfif.generation import make_generator
     from selfif.io import read_jsonl, write_jsonl
     from selfif.labeling.label import RESPONSES, generate_responses
 

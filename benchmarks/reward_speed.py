@@ -7,7 +7,7 @@ exists for both accuracies:
 
 - classifier: ``ConstraintRM.score`` (batched, length-sorted), verdict = P >= 0.5;
 - judge: the default policy (SmolLM2-135M-Instruct) prompted per constraint to answer 1 or 0,
-  greedy, 2 new tokens, through ``selfif.inference`` (the same generation path as every stage);
+  greedy, 2 new tokens, through ``selfif.generation`` (the same generation path as every stage);
   an answer with neither a 0/1 digit nor a yes/no word counts as wrong and is reported.
 
 Without ``--checkpoint`` it first trains a MiniLM RM on the seed-level train split of
@@ -64,7 +64,7 @@ def main() -> None:
     import torch
 
     from selfif.config import RMConfig
-    from selfif.inference import SamplingParams, make_generator
+    from selfif.generation import SamplingParams, make_generator
     from selfif.reward.data import load_pairs, split_by_seed
     from selfif.reward.model import ConstraintRM
 

@@ -72,7 +72,7 @@ def constraint_for(i: int) -> dict:
 
 
 def generate_responses() -> list[dict]:
-    from selfif.inference import SamplingParams, make_generator
+    from selfif.generation import SamplingParams, make_generator
     from selfif.io import read_jsonl, write_jsonl
 
     if RESPONSES.exists():

@@ -242,9 +242,9 @@ def _eval_dir_with(tmp_path: Path, partial_rows: list[dict], generation=None) ->
     """A benchmark and an ``eval ifeval`` output directory whose partial file and fingerprint are
     what the default preset would have written (the same functions compute it)."""
     from selfif.config import PipelineConfig
-    from selfif.inference import generator_identity, sampling_params
+    from selfif.generation import generator_identity, sampling_params
     from selfif.layout import GENERATION_INFO, RESPONSES_PARTIAL
-    from selfif.resumable import fingerprint
+    from selfif.generation.resumable import fingerprint
 
     bench = write_jsonl(tmp_path / "bench.jsonl", bench_rows())
     out = tmp_path / "eval"

@@ -222,7 +222,8 @@ def test_focused_eval_with_baseline_through_the_real_policy(tmp_path, policy, ha
     """The wiring a focused demo uses: eval restricted to instruction types, the after-eval paired
     with the before-eval, and the line ``selfif run`` prints last (same greedy policy twice: delta 0)."""
     from selfif.eval.ifeval import evaluate_ifeval
-    from selfif.inference import SamplingParams, TransformersGenerator
+    from selfif.generation import SamplingParams
+    from selfif.generation.hf import TransformersGenerator
     from selfif.layout import EVAL_AFTER, EVAL_BEFORE
     from selfif.report import delta_line
 

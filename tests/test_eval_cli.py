@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from selfif.cli import app
 from selfif.eval.ifeval import PARTIAL, evaluate_ifeval
-from selfif.inference import SamplingParams, TransformersGenerator
+from selfif.generation import SamplingParams
+from selfif.generation.hf import TransformersGenerator
 from selfif.io import InputError, read_jsonl
 
 from conftest import DATA
@@ -80,9 +81,9 @@ def test_eval_ifeval_cli_real_model(tmp_path):
 def _fingerprint_as(out: Path, model: str, params: SamplingParams, generator=None) -> None:
     """Write the fingerprint that a run with these settings records (for hand-seeded partial files)."""
     from selfif.eval.ifeval import RUN_INFO, _sampling
-    from selfif.inference import generator_identity
+    from selfif.generation import generator_identity
     from selfif.io import atomic_write_json
-    from selfif.resumable import fingerprint
+    from selfif.generation.resumable import fingerprint
 
     backend, prec = generator_identity(_sampling(params)[1], generator)
     atomic_write_json(out / RUN_INFO, fingerprint(model, params, prec, backend))

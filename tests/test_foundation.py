@@ -90,7 +90,8 @@ def test_default_policy_is_a_plain_checkpoint(policy, policy_path, tmp_path):
 
 
 def test_generation_is_deterministic_and_ordered(policy):
-    from selfif.inference import SamplingParams, TransformersGenerator
+    from selfif.generation import SamplingParams
+    from selfif.generation.hf import TransformersGenerator
 
     model, tok = policy
     gen = TransformersGenerator("smollm2-135m", model=model, tokenizer=tok)

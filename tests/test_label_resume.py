@@ -9,7 +9,7 @@ import pytest
 from selfif.config import GenerationConfig, SynthConfig
 from selfif.data.seeds import Seed
 from selfif.data.synth import build_curriculum
-from selfif.inference import make_generator
+from selfif.generation import make_generator
 from selfif.io import InputError, read_jsonl, write_jsonl
 from selfif.labeling.label import PARTIAL, RESPONSES, generate_responses
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfif import ov
-from selfif.inference import SamplingParams, TransformersGenerator, collect, make_generator, resolve_backend
+from selfif.generation import openvino as ov
+from selfif.generation import SamplingParams, collect, make_generator, resolve_backend
+from selfif.generation.hf import TransformersGenerator
 from selfif.models import ModelNotAvailable, packaged_path, resolve
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,7 +64,7 @@ def test_sampling_is_seeded(ov_fp32):
 
 def test_equal_prompts_in_one_batch_get_their_own_samples(ov_fp32):
     """The warm-start asks for several answers per prompt: they must differ (OpenVINO seeds a call's
-    sequences alike, so copies go in separate calls; selfif.ov.occurrence_groups)."""
+    sequences alike, so copies go in separate calls; selfif.generation.openvino.occurrence_groups)."""
     params = SamplingParams(max_new_tokens=16, temperature=1.0, seed=3, batch_size=4)
     outs = collect(ov_fp32, [PROMPTS[0]] * 3 + [PROMPTS[2]], params, False)
     assert len(set(outs[:3])) > 1 and all(outs)
@@ -133,7 +134,7 @@ def test_bf16_on_one_thread_of_an_amx_cpu_runs_at_fp32():
     assert ov.engine_precision("fp32", 1, flags=amx) == "fp32"
     # what the artifacts record is what the engine runs at
     from selfif.config import GenerationConfig
-    from selfif.inference import generator_identity
+    from selfif.generation import generator_identity
 
     assert generator_identity(GenerationConfig(backend="openvino", precision="bf16"), model="smollm2-135m") == (
         "openvino", ov.engine_precision("bf16"))

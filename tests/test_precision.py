@@ -9,7 +9,8 @@ import pytest
 from selfif.config import GenerationConfig, SynthConfig, TrainConfig
 from selfif.data.seeds import Seed
 from selfif.data.synth import build_curriculum
-from selfif.inference import SamplingParams, TransformersGenerator, collect, make_generator
+from selfif.generation import SamplingParams, collect, make_generator
+from selfif.generation.hf import TransformersGenerator
 from selfif.io import InputError, write_jsonl
 from selfif.labeling.label import META, PARTIAL, generate_responses
 from selfif.precision import cpu_bf16_flags, resolve_precision, training_precision

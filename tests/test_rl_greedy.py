@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from selfif import ov
+from selfif.generation import openvino as ov
 from selfif.rl.greedy import fail_looping, greedy_kwargs, heads, interleave, looping_share
 
 pytestmark = pytest.mark.usefixtures("one_thread")

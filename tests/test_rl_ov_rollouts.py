@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from selfif import ov
+from selfif.generation import openvino as ov
 from selfif.config import TrainConfig
 from selfif.rl.ov_rollouts import OpenVINORollouts, unsupported, wants_openvino
 
@@ -88,7 +88,7 @@ def test_a_layout_it_cannot_place_is_an_error(policy):
     """Two RMSNorm weights with equal values cannot be told apart in the IR: the build refuses."""
     import torch
 
-    from selfif.ov_weights import LayoutError, WeightTemplate
+    from selfif.generation.openvino_weights import LayoutError, WeightTemplate
 
     from selfif.models import resolve
 

@@ -31,7 +31,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     Imported lazily: the classes live in modules the stage verbs load anyway, and ``selfif --help``
     should not pay for them.
     """
-    from selfif.batches import PromptTooLong
+    from selfif.generation.batches import PromptTooLong
     from selfif.config import ConfigError
     from selfif.constraints.base import ConstraintError
     from selfif.io import InputError

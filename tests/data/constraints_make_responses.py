@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from selfif.eval.benchmark import PACKAGED_IFEVAL
-from selfif.inference import SamplingParams, make_generator
+from selfif.generation import SamplingParams, make_generator
 from selfif.io import JsonlAppender, read_jsonl, write_jsonl
 
 HERE = Path(__file__).resolve().parent

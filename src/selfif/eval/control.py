@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from selfif.config import GenerationConfig
-from selfif.inference import SamplingParams
+from selfif.generation import SamplingParams
 from selfif.io import InputError, atomic_write_json, atomic_write_text, iter_jsonl_rows, write_jsonl
 from selfif.layout import RESPONSES, SCORES
 
@@ -53,7 +53,7 @@ def load_control(path: str | os.PathLike, limit: int | None = None) -> list[Cont
 
 
 def _answers(eval_dir: Path) -> dict[str, str]:
-    from selfif.resumable import ResponseRow
+    from selfif.generation.resumable import ResponseRow
 
     path = eval_dir / RESPONSES
     if not path.exists():

@@ -2,7 +2,7 @@
 
 Output directory layout (docs/artifacts.md, "IFEval outputs"):
 
-- ``responses.partial.jsonl`` – appended batch by batch during generation (:mod:`selfif.resumable`,
+- ``responses.partial.jsonl`` – appended batch by batch during generation (:mod:`selfif.generation.resumable`,
   shared with label); a rerun with the same model and decoding settings skips prompts already
   answered here; ``generation.json`` holds the fingerprint (model, checkpoint, decoding, precision,
   backend) so a rerun with different ones is refused instead of mixing answers.
@@ -30,7 +30,8 @@ from selfif.eval.benchmark import BenchmarkRow, load_benchmark
 from selfif.eval.bootstrap import compare_verdicts, load_baseline, verdicts_from_results
 from selfif.eval.report import plot_per_instruction, render_report
 from selfif.eval.scoring import Judged, aggregate, judge
-from selfif.inference import SamplingParams, generator_identity, load_for, sampling_params
+from selfif.generation import SamplingParams, generator_identity, load_for, sampling_params
+from selfif.generation.resumable import PARTIAL, Job, ResponseRow, fingerprint, generate_resumable
 from selfif.io import (
     InputError, atomic_write_json, atomic_write_text, check_inputs_survive, exclusive_lock, iter_jsonl_rows, output_set,
     write_jsonl,
@@ -39,7 +40,7 @@ from selfif.layout import (
     EVAL_OUTPUTS, EVAL_REPORT, EVAL_RESULTS_LOOSE, EVAL_RESULTS_STRICT, GENERATION_INFO, PER_INSTRUCTION_PNG, RESPONSES,
     SCORES,
 )
-from selfif.resumable import PARTIAL, Job, ResponseRow, fingerprint, generate_resumable
+from selfif.models import resolve
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +72,18 @@ def generate_responses(
     restart: bool = False,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """Responses for ``rows`` (prompt -> response), resuming from ``out_dir/responses.partial.jsonl``
-    through the shared resumable generator (:mod:`selfif.resumable`).
+    through the shared resumable generator (:mod:`selfif.generation.resumable`).
 
     Returns the responses and ``{"resumed", "generated", "precision", "backend"}``. ``generator``
     lets a caller that already holds a loaded model (the pipeline, tests) reuse it.
     """
     sp, gc = _sampling(generation)
-    backend, prec = generator_identity(gc, generator, model=model)
+    model_path = resolve(model) if generator is None else None  # once for the stage, handed to the backend
+    backend, prec = generator_identity(gc, generator, model=model, path=model_path)
     run = generate_resumable(
         list({r.prompt: Job(r.prompt, r.prompt, {"key": r.key}) for r in rows}.values()), out_dir,
         identity=fingerprint(model, sp, prec, backend), key_of=lambda rec: rec["prompt"],
-        load_generator=load_for(model, backend, prec, generator), params=sp, meta_name=RUN_INFO,
+        load_generator=load_for(model, backend, prec, generator, model_path), params=sp, meta_name=RUN_INFO,
         restart=restart, restart_hint="use another --out directory or pass --restart", progress=progress, desc="ifeval",
     )
     counts = {"resumed": run.reused, "generated": run.generated, "precision": run.precision, "backend": run.backend}

@@ -2,7 +2,7 @@
 
 The pseudo-labels need exactly one response to every level L0..LK of every chain, from the
 policy that will later be trained (no external judge). Generation goes through the one resumable
-generator (:mod:`selfif.resumable`, shared with eval): responses are appended to
+generator (:mod:`selfif.generation.resumable`, shared with eval): responses are appended to
 ``responses.partial.jsonl`` as they finish, a rerun skips the (seed_id, level) keys already there,
 and ``label.meta.json`` holds the fingerprint (model, checkpoint, decoding, precision, backend,
 curriculum digest) that a resume must match. When every row is done, ``responses.jsonl`` is
@@ -21,7 +21,7 @@ from selfif.config import GenerationConfig
 from selfif.data.curriculum import CurriculumRow, read_curriculum  # the one curriculum reader
 from selfif.io import write_jsonl
 from selfif.layout import LABEL_META, RESPONSES  # noqa: F401 - RESPONSES re-exported
-from selfif.resumable import PARTIAL  # noqa: F401 - the partial file name, re-exported
+from selfif.generation.resumable import PARTIAL  # noqa: F401 - the partial file name, re-exported
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,21 @@ def generate_responses(
     many batches of this call (an interruption on purpose, for smoke runs and tests); ``rows``:
     the already read curriculum (read here otherwise); ``precision`` overrides the config's.
     """
-    from selfif.inference import generator_identity, load_for, sampling_params
+    from selfif.generation import generator_identity, load_for, sampling_params
+    from selfif.generation.resumable import Job, fingerprint, generate_resumable
     from selfif.io import file_digest
-    from selfif.resumable import Job, fingerprint, generate_resumable
+    from selfif.models import resolve
 
     out_dir = Path(out_dir)
     rows = rows if rows is not None else read_curriculum(curriculum_path)
     params = sampling_params(generation)
-    backend, prec = generator_identity(generation, generator, precision, model=model)
+    model_path = resolve(model) if generator is None else None  # once for the stage, handed to the backend
+    backend, prec = generator_identity(generation, generator, precision, model=model, path=model_path)
     identity = fingerprint(model, params, prec, backend, curriculum=file_digest(curriculum_path))
     jobs = [Job((r.seed_id, r.level), r.prompt, {"seed_id": r.seed_id, "level": r.level}) for r in rows]
     run = generate_resumable(
         jobs, out_dir, identity=identity, key_of=lambda rec: (rec["seed_id"], rec["level"]),
-        load_generator=load_for(model, backend, prec, generator), params=params, meta_name=META,
+        load_generator=load_for(model, backend, prec, generator, model_path), params=params, meta_name=META,
         restart=restart, max_batches=max_batches, progress=progress, desc="label",
     )
     path = None

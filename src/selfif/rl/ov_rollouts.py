@@ -3,7 +3,7 @@
 HF ``generate`` is the slow half of a CPU GRPO step; OpenVINO GenAI generates the same completions
 3-5x faster (``benchmarks/generation.py``), but needs the policy's new weights after every optimizer
 step. :class:`OpenVINORollouts` builds the engine's graph once per run and hands it each step's
-weights in memory (:mod:`selfif.ov_weights`), the role ``sync_weights`` plays for vLLM.
+weights in memory (:mod:`selfif.generation.openvino_weights`), the role ``sync_weights`` plays for vLLM.
 
 What changes against HF ``generate``: the sampling code (OpenVINO's multinomial sampler with its own
 seeded generator, so the same seed gives different completions) and the numerics (F16 weights,
@@ -30,7 +30,7 @@ HONOURED = frozenset({"max_new_tokens", "min_new_tokens", "do_sample", "temperat
 
 def unsupported(policy, tokenizer, generation_kwargs: dict) -> str | None:
     """Why the OpenVINO rollout engine cannot serve this policy and these sampling settings, or ``None``."""
-    from selfif import ov
+    from selfif.generation import openvino as ov
 
     if not ov.available():
         return "openvino-genai is not installed"
@@ -62,8 +62,8 @@ class OpenVINORollouts:
         import tempfile
         from pathlib import Path
 
-        from selfif import ov
-        from selfif.ov_weights import WeightTemplate
+        from selfif.generation import openvino as ov
+        from selfif.generation.openvino_weights import WeightTemplate
 
         threads = threads or ov.default_threads()
         self.precision = ov.engine_precision(precision, threads)
@@ -113,8 +113,8 @@ class OpenVINORollouts:
         cfg.repetition_penalty = float(generation_kwargs.get("repetition_penalty") or 1.0)
         if generation_kwargs.get("min_new_tokens"):
             cfg.min_new_tokens = int(generation_kwargs["min_new_tokens"])
-        # A GRPO group is one prompt num_generations times: one per call (selfif.ov.occurrence_groups).
-        from selfif.ov import generate_ids
+        # A GRPO group is one prompt num_generations times: one per call (selfif.generation.openvino.occurrence_groups).
+        from selfif.generation.openvino import generate_ids
 
         stops = cfg.stop_token_ids
         result = []

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfif.batches import is_truncated
+from selfif.generation.batches import is_truncated
 from selfif.config import ConfigError, RewardConfig
 from selfif.reward.function import make_trl_reward, message_text
 from selfif.rl.truncation import end_dependent
@@ -39,7 +39,7 @@ class CompletionLimits:
     end_ids: tuple[int, ...]
 
     def truncated(self, completion_ids: Sequence[int]) -> bool:
-        """TRL's rule (:func:`selfif.batches.is_truncated`): the last token is not an end id."""
+        """TRL's rule (:func:`selfif.generation.batches.is_truncated`): the last token is not an end id."""
         return is_truncated(completion_ids, self.end_ids)
 
 

@@ -190,7 +190,8 @@ def validate(ws: WarmstartConfig, model_dir: str | Path, trained: list[dict], ro
     Each of a row's targeted constraints (:func:`targeting`) is checked strictly and counted per
     type; a row passes when all of them pass. Held-out rows far below trained ones mean the
     fine-tune memorised its prompts (51 % against 16 % on cpu-2h's 194 prompts, docs/experiments.md)."""
-    from selfif.inference import SamplingParams, make_generator
+    from selfif.generation import SamplingParams, make_generator
+    from selfif.models import resolve
 
     targeted = targeting(ws)
     held = validation_seeds(ws, rows)
@@ -199,7 +200,8 @@ def validate(ws: WarmstartConfig, model_dir: str | Path, trained: list[dict], ro
     rng = random.Random(f"{ws.seed}/validation-sample")
     sets = {k: rng.sample(v, min(ws.validation_prompts, len(v))) for k, v in sets.items()}
     order = [(name, r) for name, picked in sets.items() for r in picked]
-    gen = make_generator(str(model_dir), backend=answer_backend(str(model_dir)))
+    resolved = resolve(str(model_dir))  # once: the backend choice and the backend use it
+    gen = make_generator(str(model_dir), backend=answer_backend(str(model_dir), resolved), path=resolved)
     params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=0.0, seed=ws.seed, batch_size=ws.answer_batch_size)
     answers = gen.generate([_prompt_text(r) for _, r in order], params, desc="warm-start validation")
     del gen
@@ -257,24 +259,27 @@ def judge(row: dict, answer: str, truncated: bool, keep_truncated: bool = False)
     return rec
 
 
-def answer_backend(model_name: str) -> str:
+def answer_backend(model_name: str, path: str | None = None) -> str:
     """The engine that answers: the machine's default (openvino on a CPU); on a GPU transformers,
-    since a vLLM engine would keep GPU memory that GRPO needs next in this process."""
-    from selfif.inference import resolve_backend, vllm_usable
+    since a vLLM engine would keep GPU memory that GRPO needs next in this process (``path``:
+    ``model_name`` already resolved)."""
+    from selfif.generation import resolve_backend, vllm_usable
 
-    return "transformers" if vllm_usable() else resolve_backend("auto", model_name)
+    return "transformers" if vllm_usable() else resolve_backend("auto", model_name, path)
 
 
 def generate_answers(ws: WarmstartConfig, model_name: str, picked: list[dict], path: Path) -> list[dict]:
     """Answer (and judge) every picked prompt ``samples_per_prompt`` times; resumes from ``path``."""
-    from selfif.inference import SamplingParams, make_generator
+    from selfif.generation import SamplingParams, make_generator
+    from selfif.models import resolve
 
     jobs = [(row, s) for row in picked for s in range(ws.samples_per_prompt)]
     with JsonlAppender(path) as out:
         done = {(r["row"], r["sample"]) for r in out.existing()}
         todo = [(row, s) for row, s in jobs if (row["row"], s) not in done]
         if todo:
-            gen = make_generator(model_name, backend=answer_backend(model_name))
+            resolved = resolve(model_name)  # once: the backend choice and the backend use it
+            gen = make_generator(model_name, backend=answer_backend(model_name, resolved), path=resolved)
             params = SamplingParams(max_new_tokens=ws.max_new_tokens, temperature=ws.temperature, seed=ws.seed + len(done), batch_size=ws.answer_batch_size)
             batches = gen.iter_generate([_prompt_text(r) for r, _ in todo], params, desc="warm-start answers", with_truncation=True)
             for idx, texts, cut in batches:

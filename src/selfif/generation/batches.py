@@ -1,4 +1,4 @@
-"""Batch helpers shared by every generation backend (``selfif.inference``, ``selfif.ct2``)."""
+"""Batch helpers shared by every generation backend and by the GRPO reward's truncation rule."""
 
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ def _done_rows(partial: Path, wanted: Mapping[Hashable, Job], key_of: Callable[[
 def _located(batches, todo: Sequence[Job]):
     """``batches``, with a too-long prompt named by its row (``key``, or seed and level) instead of
     its position in this call's to-do list."""
-    from selfif.batches import PromptTooLong
+    from selfif.generation.batches import PromptTooLong
 
     try:
         yield from batches

@@ -1,7 +1,7 @@
 """Hand OpenVINO new weights without rebuilding the model from a file: GRPO rollouts on a CPU.
 
 A GRPO step changes every weight, so a rollout engine needs the new ones each step. Through the
-GGUF route of :mod:`selfif.ov` that costs writing the file and OpenVINO GenAI parsing it, building
+GGUF route of :mod:`selfif.generation.openvino` that costs writing the file and OpenVINO GenAI parsing it, building
 its graph and tokenizer, and compiling: 5-7 s per step for SmolLM2-135M (``benchmarks/generation.py``),
 more than the rollout it would speed up. Most of that is not compilation. So the graph is built once
 per run, and each step only the weights change:
@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfif.ov import rope_rows, write_gguf
+from selfif.generation.openvino import rope_rows, write_gguf
 
 _CONST = re.compile(r'<layer id="(\d+)" name="([^"]+)" type="Const"[^>]*>\s*'
                     r'<data element_type="(\w+)" shape="([^"]*)" offset="(\d+)" size="(\d+)"')
@@ -43,7 +43,7 @@ class Slot:
     offset: int
     size: int
     name: str  # the policy's state-dict key
-    rope_heads: int = 0  # > 0: rows in GGUF's rotary order (:func:`selfif.ov.rope_rows`) for this many heads
+    rope_heads: int = 0  # > 0: rows in GGUF's rotary order (:func:`selfif.generation.openvino.rope_rows`) for this many heads
 
 
 class LayoutError(RuntimeError):
@@ -75,7 +75,7 @@ class WeightTemplate:
     def build(cls, model, hf_dir: str | Path, properties: dict) -> WeightTemplate:
         """Build the IR for ``model`` (a Llama ``*ForCausalLM``) and map its weights; see the module docstring.
 
-        ``hf_dir`` supplies ``tokenizer.json``; ``properties`` are the engine's (:func:`selfif.ov.engine_properties`)."""
+        ``hf_dir`` supplies ``tokenizer.json``; ``properties`` are the engine's (:func:`selfif.generation.openvino.engine_properties`)."""
         import numpy as np
         import openvino_genai as og
 

@@ -1,4 +1,4 @@
-"""OpenVINO GenAI generation backend (CPU): the same chat prompts, token ids and decoding as
+"""The ``openvino`` generation backend (CPU): the same chat prompts, token ids and decoding as
 ``transformers``, run by OpenVINO GenAI's ``LLMPipeline`` (no Python in the per-token loop).
 
 OpenVINO GenAI builds a Llama-family model straight from a GGUF file, so a checkpoint is handed to
@@ -34,13 +34,12 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from selfif.batches import collect, is_truncated, length_order
-from selfif.models import ALIASES, ModelNotAvailable, build_dir, cache_dir, chat_prompt, context_and_end_ids, load_tokenizer, resolve
+from selfif.generation import BatchedGenerator
+from selfif.generation.batches import is_truncated
+from selfif.models import ALIASES, ModelNotAvailable, build_dir, cache_dir, context_and_end_ids, load_tokenizer, resolve
 from selfif.precision import cpu_bf16_flags, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -187,7 +186,7 @@ def export(hf_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) 
     """The GGUF of an HF checkpoint directory (cached by checkpoint fingerprint; built atomically)."""
     from transformers import AutoModelForCausalLM
 
-    from selfif.resumable import checkpoint_fingerprint
+    from selfif.generation.resumable import checkpoint_fingerprint
 
     src = Path(hf_dir)
     out = Path(out_dir) if out_dir else cache_dir() / "openvino" / f"{src.name}-{checkpoint_fingerprint(str(src))}"
@@ -263,12 +262,14 @@ def engine_properties(precision: str, threads: int | None) -> dict:
     return props
 
 
-class OpenVINOGenerator:
-    """``iter_generate``/``generate`` like :class:`selfif.inference.TransformersGenerator`."""
+class OpenVINOGenerator(BatchedGenerator):
+    """A :class:`selfif.generation.Generator` on OpenVINO GenAI's ``LLMPipeline``."""
 
     name = "openvino"
 
-    def __init__(self, model_name: str, precision: str = "auto", threads: int | None = None, gguf_path: str | None = None):
+    def __init__(self, model_name: str, precision: str = "auto", threads: int | None = None, gguf_path: str | None = None,
+                 path: str | None = None):
+        """``path``: ``model_name`` already resolved (:func:`selfif.models.resolve`)."""
         import openvino_genai as og
 
         if threads is None:
@@ -276,11 +277,11 @@ class OpenVINOGenerator:
         self.precision = engine_precision(precision, threads)
         if self.precision != resolve_precision(precision, "cpu"):
             log.warning("openvino: bf16 on one thread of an AMX CPU crashes OpenVINO 2026.4.1; running at fp32")
-        path = Path(resolve(model_name))
+        path = Path(path or resolve(model_name))
         reason = supports(path)
         if reason:
             raise ModelNotAvailable(f"backend openvino cannot run {model_name}: {reason}; use backend transformers")
-        self.tokenizer = load_tokenizer(model_name)
+        self.tokenizer = load_tokenizer(str(path))
         tmp = None
         if gguf_path is None:
             if model_name in ALIASES:
@@ -310,28 +311,10 @@ class OpenVINOGenerator:
             cfg.rng_seed = seed
         return cfg
 
-    def iter_generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate",
-                      with_truncation: bool = False) -> Iterator[tuple]:
-        texts = [chat_prompt(self.tokenizer, p) for p in prompts]
-        order = length_order(self.tokenizer, texts, self.context, params.max_new_tokens)
-        bs = max(1, params.batch_size)
-        pad = self.tokenizer.pad_token_id
-        bar = tqdm(total=len(texts), desc=desc, unit="resp", disable=not progress)
-        try:
-            for b, start in enumerate(range(0, len(order), bs)):
-                idx = order[start : start + bs]
-                ids = [self.tokenizer(texts[i], add_special_tokens=False)["input_ids"] for i in idx]
-                base = params.seed * 1_000_003 + b
-                rows = generate_ids(self.pipe, ids, pad, self._config(params, base),
-                                    lambda k, base=base: base * 1009 + k if k else base)
-                outs = [o.strip() for o in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
-                bar.update(len(idx))
-                if with_truncation:  # an answer that ended carries its end token
-                    yield idx, outs, [is_truncated(r, self.end_ids) for r in rows]
-                else:
-                    yield idx, outs
-        finally:
-            bar.close()
-
-    def generate(self, prompts: Sequence[str], params, progress: bool = True, desc: str = "generate") -> list[str]:
-        return collect(self, prompts, params, progress, desc)
+    def generate_batch(self, texts: Sequence[str], params, seed: int) -> tuple[list[list[int]], list[bool]]:
+        """Equal prompts go in separate engine calls (:func:`generate_ids`): the first with the batch's
+        ``seed``, the k-th copy with ``seed * 1009 + k``."""
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        rows = generate_ids(self.pipe, ids, self.tokenizer.pad_token_id, self._config(params, seed),
+                            lambda k: seed * 1009 + k if k else seed)
+        return rows, [is_truncated(r, self.end_ids) for r in rows]  # an answer that ended carries its end token
