@@ -44,7 +44,7 @@ def test_grpo_config_autocasts_bf16_only_when_asked():
 
     assert build_grpo_config(TrainConfig(precision="bf16", max_steps=1), "/tmp/x").bf16 is True
     assert build_grpo_config(TrainConfig(precision="fp32", max_steps=1), "/tmp/x").bf16 is False
-    assert training_precision("fp32", legacy_bf16=True) == "bf16"  # the old switch still means bf16
+    assert training_precision("fp32") == "fp32" and training_precision("bf16") == "bf16"
 
 
 @pytest.fixture()

@@ -6,8 +6,8 @@ copy, stay fp32. Generation-only stages (label, eval) have no optimizer, so at b
 policy in bf16 (faster than autocast on CPU; ``benchmarks/generation.py``). ``auto`` picks bf16 only
 where the CPU has *native* bf16 matrix instructions (``amx_bf16`` or ``avx512_bf16`` in
 ``/proc/cpuinfo``); without them oneDNN emulates bf16 and it is slower than fp32, so ``auto`` is
-fp32 there. On CUDA, ``auto`` keeps what the project did before precision existed: generation in
-bf16, training follows ``train.bf16``. Eval defaults to fp32 (``EvalConfig``): bf16 changes greedy
+fp32 there. On CUDA, ``auto`` generates in bf16 and trains in fp32 (GPU presets set
+``train.precision: bf16``). Eval defaults to fp32 (``EvalConfig``): bf16 changes greedy
 answers.
 
 The resolved value (never ``auto``) is what artifacts record.
@@ -58,17 +58,14 @@ def autocast(precision: str, device: str = "cpu"):
     return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=torch.bfloat16)
 
 
-def training_precision(precision: str, legacy_bf16: bool = False) -> str:
+def training_precision(precision: str) -> str:
     """Resolved precision of a training run (policy or RM) on this machine's device.
 
-    On CUDA, ``auto`` keeps the old switch (``train.bf16``); ``legacy_bf16`` always means bf16.
-    Training runs bf16 as autocast (TRL/accelerate ``bf16=True``, or :func:`autocast`), so the
+    On CUDA, ``auto`` is fp32 (a preset asks for bf16 by name). Training runs bf16 as autocast (TRL/accelerate ``bf16=True``, or :func:`autocast`), so the
     weights the optimizer updates stay fp32.
     """
     import torch
 
-    if legacy_bf16:
-        return "bf16"
     if precision == "auto" and torch.cuda.is_available():
         return "fp32"
     return resolve_precision(precision, "cpu")
