@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,30 @@ def test_what_a_stage_leaves_in_reference_cycles_is_freed_before_the_next():
             gc.enable()
     assert after["start_rss_mb"] < base + 100  # the 300 MB cycle is gone before the next stage starts
 
+
+
+HEAP_PROBE = r'''
+import sys
+from pathlib import Path
+if sys.argv[1] == "limit":
+    from selfif.memory import limit_heap_retention
+    assert limit_heap_retention()
+a = bytearray(8 << 20); del a  # freeing an 8 MiB mmapped block raises glibc's dynamic threshold to 8 MiB
+keep, blocks = [], []
+for _ in range(40):  # 240 MiB in 6 MiB blocks, each followed by a small malloc'd object that pins the heap above it
+    blocks.append(bytearray(6 << 20)); keep.append(bytearray(4096))
+del blocks
+print(next(int(l.split()[1]) // 1024 for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS:")))
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_limit_heap_retention_gives_freed_blocks_back(tmp_path):
+    """The growth GRPO showed, in miniature: large blocks freed after the dynamic threshold rose
+    stay resident by default, and go back to the OS once selfif fixes the threshold."""
+    probe = tmp_path / "heap_probe.py"
+    probe.write_text(HEAP_PROBE)
+    rss = {arm: int(subprocess.run([sys.executable, str(probe), arm], capture_output=True, text=True, check=True).stdout)
+           for arm in ("default", "limit")}
+    assert rss["default"] > 200, rss  # the 240 MiB freed stayed in the heap
+    assert rss["limit"] < rss["default"] - 150, rss

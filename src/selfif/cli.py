@@ -44,6 +44,9 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from selfif.memory import limit_heap_retention
+
+    limit_heap_retention()  # freed GRPO/eval tensors go back to the OS instead of staying resident
 
 
 for _mod in STAGE_MODULES:
